@@ -1,0 +1,280 @@
+"""The daemon: wires cameras, recognition and sinks, and shuts them down in order.
+
+Signals only set state (uvicorn's pattern): SIGTERM/SIGINT set ``stopping``,
+SIGHUP schedules a gallery reload. Shutdown then runs stage by stage, each
+with its own timeout: stop capture → finish in-flight recognition → flush
+events, snapshots and MQTT (which publishes ``offline``) → release the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Awaitable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import structlog
+import uvloop
+
+from face01d.capture.frame import Frame
+from face01d.config.models import CameraConfig, CameraKind, Config
+from face01d.events.model import Event, EventType
+from face01d.lock import InstanceLock, default_lock_dir, lock_path_for
+from face01d.pipeline import CameraPipeline
+from face01d.recognizer import Recognizer, open_gallery
+from face01d.sinks.base import Sink
+from face01d.sinks.mqtt import MqttSink
+from face01d.sinks.snapshots import SnapshotWriter, encode_jpeg
+from face01d.sinks.stdout import StdoutSink
+from face01d.systemd import SystemdNotifier
+
+log = structlog.get_logger(__name__)
+
+EXPIRE_INTERVAL_S = 1.0  # how often presence timeouts are checked
+STATUS_INTERVAL_S = 30.0  # status log / systemd STATUS when no watchdog asks for more
+
+
+def run_daemon(config: Config, config_path: Path | None, *, once: bool = False, stdout_events: bool = False) -> int:
+    """Run until a signal (or, with ``once``, until every camera ended); the exit code."""
+    daemon = Daemon(config, config_path, once=once, stdout_events=stdout_events)
+    return uvloop.run(daemon.run())
+
+
+class Daemon:
+    def __init__(self, config: Config, config_path: Path | None, *, once: bool, stdout_events: bool) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.once = once
+        self.stopping = asyncio.Event()
+        self.notifier = SystemdNotifier()
+        self._stdout_events = stdout_events
+        self._lock = InstanceLock()
+        self._executor = ThreadPoolExecutor(config.daemon.worker_threads, thread_name_prefix="face01d-vision")
+        self._pipelines: list[CameraPipeline] = []
+        self._sinks: list[Sink] = []
+        self._mqtt: MqttSink | None = None
+        self._snapshots: SnapshotWriter | None = None
+        self._recognizer: Recognizer | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._camera_tasks: list[asyncio.Task[None]] = []
+
+    async def run(self) -> int:
+        self._acquire_locks()
+        try:
+            await self._start()
+            await self._wait_until_done()
+        finally:
+            await self._shutdown()
+            self._lock.release()
+        return 0
+
+    # --- start-up -----------------------------------------------------------------
+
+    def _acquire_locks(self) -> None:
+        lock_dir = default_lock_dir()
+        config_key = str(self.config_path.resolve()) if self.config_path else "defaults"
+        config_lock = self.config.daemon.lock_file or lock_path_for(config_key, lock_dir)
+        self._lock.acquire(config_lock, f"config {config_key}")
+        for camera in self.config.cameras:
+            if camera.enabled and camera.kind is CameraKind.USB:
+                device = f"usb:{camera.source}"
+                self._lock.acquire(lock_path_for(device, lock_dir), f"camera {camera.name} ({camera.source})")
+
+    async def _start(self) -> None:
+        self._recognizer = await self._load_recognizer()
+        await self._start_sinks()
+        cameras = [camera for camera in self.config.cameras if camera.enabled]
+        self._pipelines = [self._pipeline(camera) for camera in cameras]
+        self._install_signal_handlers()
+        self.notifier.notify(READY=1, STATUS=f"watching {len(cameras)} camera(s)")
+        log.info("daemon started", node=self.config.daemon.node_id, cameras=[c.name for c in cameras],
+                 people=len(self._recognizer.gallery.people), workers=self.config.daemon.worker_threads)
+
+    async def _load_recognizer(self) -> Recognizer:
+        gallery_config = self.config.gallery
+        loop = asyncio.get_running_loop()
+        gallery, report = await loop.run_in_executor(self._executor, open_gallery, gallery_config)
+        log.info("gallery loaded", path=str(gallery_config.path), people=len(gallery.people),
+                 encodings=len(gallery), encoded_now=len(report.encoded_now), left_out=report.left_out)
+        for path in report.no_face:
+            log.warning("gallery image has no face, left out", path=str(path))
+        for path, count in report.multiple_faces:
+            log.warning("gallery image has several faces, left out", path=str(path), faces=count)
+        for path, reason in report.unreadable:
+            log.warning("gallery image unreadable, left out", path=str(path), reason=reason)
+        return Recognizer(self.config.detector, gallery_config, gallery)
+
+    async def _start_sinks(self) -> None:
+        if self._stdout_events:
+            self._sinks.append(StdoutSink())
+        if self.config.snapshots.enabled:
+            self._snapshots = SnapshotWriter(self.config.snapshots)
+            await self._snapshots.start()
+        if self.config.mqtt.enabled:
+            self._mqtt = MqttSink(
+                self.config.mqtt,
+                self.config.daemon.node_id,
+                cameras=[camera.name for camera in self.config.cameras if camera.enabled],
+                people=list(self._recognizer.gallery.people) if self._recognizer else [],
+                presence_expire_s=self.config.events.presence_timeout_s,
+            )
+            self._sinks.append(self._mqtt)
+        for sink in self._sinks:
+            await sink.start()
+
+    def _pipeline(self, camera: CameraConfig) -> CameraPipeline:
+        assert self._recognizer is not None
+        return CameraPipeline(
+            camera,
+            node=self.config.daemon.node_id,
+            detector=self.config.detector,
+            events=self.config.events,
+            recognizer=self._recognizer,
+            executor=self._executor,
+            dispatch=self._dispatch,
+            on_status=self._camera_status,
+        )
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+
+    # --- running ------------------------------------------------------------------
+
+    def request_stop(self, reason: str = "request") -> None:
+        if not self.stopping.is_set():
+            log.info("stopping", reason=reason)
+            self.notifier.notify(STOPPING=1)
+        self.stopping.set()
+
+    def request_reload(self) -> None:
+        self._spawn(self._reload_gallery(), "reload-gallery")
+
+    async def _reload_gallery(self) -> None:
+        try:
+            recognizer = await self._load_recognizer()
+        except Exception as error:  # a broken gallery edit must not take the daemon down
+            log.error("gallery reload failed, keeping the old gallery", error=str(error))
+            return
+        assert self._recognizer is not None
+        self._recognizer.replace_gallery(recognizer.gallery)
+        if self._mqtt is not None:
+            self._mqtt.update_people(list(recognizer.gallery.people))
+
+    async def _wait_until_done(self) -> None:
+        cameras = [asyncio.create_task(p.run(), name=f"camera:{p.name}") for p in self._pipelines]
+        self._camera_tasks = cameras
+        self._spawn(self._expire_loop(), "expire")
+        self._spawn(self._status_loop(), "status")
+        stop = asyncio.create_task(self.stopping.wait())
+        if self.once:
+            all_ended = asyncio.gather(*cameras, return_exceptions=True)
+            await asyncio.wait([stop, all_ended], return_when=asyncio.FIRST_COMPLETED)
+            if not self.stopping.is_set():
+                log.info("every camera has ended", once=True)
+        else:
+            await stop
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRE_INTERVAL_S)
+            now = time.time()
+            for pipeline in self._pipelines:
+                pipeline.expire(now)
+
+    async def _status_loop(self) -> None:
+        interval = min(self.notifier.watchdog_interval() or STATUS_INTERVAL_S, STATUS_INTERVAL_S)
+        last_status = 0.0
+        while True:
+            self.notifier.notify(WATCHDOG=1)
+            if time.monotonic() - last_status >= STATUS_INTERVAL_S:
+                self.notifier.notify(STATUS=self._status_line())
+                log.info("status", cameras={p.name: p.stats() for p in self._pipelines})
+                last_status = time.monotonic()
+            await asyncio.sleep(interval)
+
+    def _status_line(self) -> str:
+        parts = []
+        for pipeline in self._pipelines:
+            stats = pipeline.stats()
+            parts.append(f"{pipeline.name}: {stats.get('read', 0)} read, {stats['analysed']} analysed, "
+                         f"{stats.get('dropped', 0)} dropped")
+        return "; ".join(parts) or "no cameras"
+
+    def _camera_status(self, camera: str, online: bool) -> None:
+        if self._mqtt is not None:
+            self._mqtt.set_camera_status(camera, online)
+
+    def _dispatch(self, event: Event, frame: Frame | None) -> None:
+        """Hand one event to every output; never blocks (each sink queues)."""
+        if self._snapshots is not None and frame is not None and event.box is not None:
+            event = event.with_snapshot(self._snapshots.submit(event, frame.image))
+        log.info("event", event_id=event.id, type=event.type.value, camera=event.camera, name=event.name,
+                 distance=event.distance, snapshot=event.snapshot)
+        for sink in self._sinks:
+            sink.publish_event(event)
+        if self._mqtt is not None:
+            self._publish_presence(event, frame)
+
+    def _publish_presence(self, event: Event, frame: Frame | None) -> None:
+        assert self._mqtt is not None
+        if event.type is EventType.RECOGNIZED:
+            self._mqtt.set_presence(event.camera, event.name, True)
+        elif event.type is EventType.LEFT:
+            self._mqtt.set_presence(event.camera, event.name, False)
+        if self.config.mqtt.publish_snapshots and frame is not None:
+            self._spawn(self._publish_snapshot(event.camera, frame), "snapshot-publish")
+
+    async def _publish_snapshot(self, camera: str, frame: Frame) -> None:
+        jpeg = await asyncio.to_thread(encode_jpeg, frame.image, self.config.snapshots.jpeg_quality)
+        if self._mqtt is not None:
+            self._mqtt.publish_snapshot(camera, jpeg)
+
+    # --- shutdown -----------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        timeout = self.config.daemon.shutdown_timeout_s
+        await self._stage("capture", self._stop_cameras(), timeout)
+        for task in list(self._background):
+            task.cancel()
+        self._clear_presence()
+        for sink in self._sinks:
+            await self._stage(type(sink).__name__, sink.stop(timeout), timeout)
+        if self._snapshots is not None:
+            await self._stage("snapshots", self._snapshots.stop(timeout), timeout)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for pipeline in self._pipelines:
+            log.info("camera report", camera=pipeline.name, **pipeline.stats())
+        log.info("stopped", node=self.config.daemon.node_id)
+
+    async def _stop_cameras(self) -> None:
+        for pipeline in self._pipelines:
+            await pipeline.stop_capture()
+        await asyncio.gather(*self._camera_tasks, return_exceptions=True)
+
+    def _clear_presence(self) -> None:
+        """Retained ON topics must not outlive the daemon that vouched for them."""
+        if self._mqtt is None:
+            return
+        for pipeline in self._pipelines:
+            for name in pipeline.tracker.present:
+                self._mqtt.set_presence(pipeline.name, name, False)
+
+    @staticmethod
+    async def _stage(name: str, coroutine: Awaitable[None], timeout: float) -> None:
+        try:
+            await asyncio.wait_for(coroutine, timeout)
+        except TimeoutError:
+            log.warning("shutdown stage timed out", stage=name, timeout_s=timeout)
+        except Exception:
+            log.exception("shutdown stage failed", stage=name)

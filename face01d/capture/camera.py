@@ -1,0 +1,241 @@
+"""One camera's supervisor: reads its source, thins frames, hands them on, and reconnects.
+
+Files end cleanly at their end. Live cameras (RTSP, MJPEG, snapshot, USB)
+are kept alive forever: any failure, a server that closes, or a stream that
+stalls (no frame for ``stall_timeout_s``) closes the source, marks the camera
+offline and reconnects after an exponential backoff with full jitter, so a
+fleet of cameras that lost their network does not reconnect in lock-step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import structlog
+
+from face01d.capture.frame import Frame
+from face01d.capture.http_source import MjpegSource, SnapshotSource
+from face01d.capture.opencv_source import OpenCVSource
+from face01d.capture.slot import FrameSlot
+from face01d.capture.source import CameraThread, Source, SourceAuthError, SourceError, redact_url
+from face01d.config.models import CameraConfig, CameraKind
+
+BACKOFF_START_S = 0.5  # first reconnect delay (upper bound of the jitter)
+AUTH_RETRY_S = 60.0  # rejected credentials: retry this slowly (they rarely fix themselves)
+CLOSE_TIMEOUT_S = 2.0  # a source that does not close in this time is abandoned to its thread
+
+StatusCallback = Callable[[str, bool], None]
+
+
+@dataclass
+class CameraStats:
+    """Counters for the daemon's status and exit report."""
+
+    frames_read: int = 0
+    frames_skipped: int = 0  # by frame_skip / fps_limit, before the slot
+    frames_dropped: int = 0  # replaced in the slot before analysis took them
+    reconnects: int = 0
+    online: bool = False
+    last_frame_at: float | None = None  # epoch seconds
+    error: str | None = None  # the last failure, None once frames flow again
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class FrameGate:
+    """Decides which frames reach the slot: one in ``frame_skip + 1``, at most ``fps_limit`` a second."""
+
+    def __init__(self, frame_skip: int, fps_limit: float) -> None:
+        self._skip, self._period = frame_skip, (1.0 / fps_limit if fps_limit > 0 else 0.0)
+        self._seen = 0
+        self._next_at = float("-inf")
+
+    def admit(self, now: float) -> bool:
+        """``now`` is seconds on any steady clock (wall time, or a file's own timeline)."""
+        self._seen += 1
+        if (self._seen - 1) % (self._skip + 1):
+            return False
+        if now < self._next_at - self._period * 0.01:  # 1 %: tolerate float and clock jitter
+            return False
+        behind = now - self._next_at >= self._period  # after a gap, restart the grid at now
+        self._next_at = (now if behind else self._next_at) + self._period
+        return True
+
+
+class Backoff:
+    """Exponential backoff with full jitter: a random delay in [0, min(cap, start·2ⁿ)]."""
+
+    def __init__(self, start: float, cap: float) -> None:
+        self.start, self.cap, self.attempt = start, cap, 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap, self.start * 2 ** min(self.attempt, 30))
+        self.attempt += 1
+        return random.uniform(0, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class _Stalled(Exception):
+    """No frame arrived within the stall timeout."""
+
+
+def slot_for(config: CameraConfig) -> FrameSlot:
+    """The hand-off a camera needs: lossless only for a file read at ``pace = "none"``."""
+    return FrameSlot(drop_stale=not (config.kind is CameraKind.FILE and config.pace == "none"))
+
+
+def make_source(config: CameraConfig, thread: CameraThread) -> Source:
+    """The source class for a camera's kind."""
+    if config.kind is CameraKind.MJPEG:
+        return MjpegSource(config, thread)
+    if config.kind is CameraKind.SNAPSHOT:
+        return SnapshotSource(config, thread)
+    return OpenCVSource(config, thread)
+
+
+class Camera:
+    """Supervises one configured camera; ``run()`` until the file ends or the task is cancelled."""
+
+    def __init__(self, config: CameraConfig, slot: FrameSlot, on_status: StatusCallback | None = None) -> None:
+        self.config, self.name = config, config.name
+        self._slot, self._on_status = slot, on_status
+        self._stats = CameraStats()
+        self._gate = FrameGate(config.frame_skip, config.fps_limit)
+        self._status: bool | None = None
+        self._index = 0
+        self._log = structlog.get_logger("face01d.capture").bind(camera=config.name)
+
+    @property
+    def stats(self) -> CameraStats:
+        self._stats.frames_dropped = self._slot.dropped
+        return self._stats
+
+    def stats_dict(self) -> dict[str, object]:
+        """The stats as plain data, for the status topic and the exit report."""
+        return self.stats.as_dict()
+
+    async def run(self) -> None:
+        """Capture until a file ends (or cannot be opened) or until cancelled; closes the slot."""
+        try:
+            if self.config.kind is CameraKind.FILE:
+                await self._run_file()
+            else:
+                await self._run_live()
+        finally:
+            self._slot.close()
+            self._set_online(False)
+
+    async def _run_file(self) -> None:
+        thread = CameraThread(self.name)
+        source = OpenCVSource(self.config, thread)
+        try:
+            await source.open()
+            self._set_online(True)
+            await self._play_file(source)
+            self._log.info("end of video file", path=str(self.config.source), frames_read=self._stats.frames_read)
+        except SourceError as error:
+            self._fail(str(error))
+        finally:
+            await self._close(source, thread)
+
+    async def _play_file(self, source: OpenCVSource) -> None:
+        fps = source.fps or 25.0
+        started = time.monotonic()
+        while (image := await source.read()) is not None:
+            video_time = self._index / fps
+            if self.config.pace == "native":
+                await asyncio.sleep(max(0.0, started + video_time - time.monotonic()))
+            await self._offer(image, video_time)
+
+    async def _run_live(self) -> None:
+        backoff = Backoff(BACKOFF_START_S, self.config.reconnect_max_s)
+        while True:
+            delay = await self._connect_once(backoff)
+            self._set_online(False)
+            self._stats.reconnects += 1
+            self._log.info("reconnecting", delay_s=round(delay, 2), attempt=backoff.attempt)
+            await asyncio.sleep(delay)
+
+    async def _connect_once(self, backoff: Backoff) -> float:
+        """One connection, from open to failure; returns how long to wait before the next."""
+        thread = CameraThread(self.name)
+        source = make_source(self.config, thread)
+        try:
+            await source.open()
+            await self._stream(source, backoff)
+            self._fail(f"stream ended: {self._where()}", level="warning")
+        except SourceAuthError as error:
+            self._fail(f"camera {self.name}: {error}")
+            return max(AUTH_RETRY_S, backoff.next_delay())
+        except _Stalled:
+            self._fail(f"no frame for {self.config.stall_timeout_s} s from {self._where()}", level="warning")
+        except Exception as error:  # noqa: BLE001 - a camera's failure must never end the daemon
+            self._fail(f"{self._where()}: {error}", level="warning")
+        finally:
+            await self._close(source, thread)
+        return backoff.next_delay()
+
+    async def _stream(self, source: Source, backoff: Backoff) -> None:
+        timeout = self.config.stall_timeout_s
+        if self.config.kind is CameraKind.SNAPSHOT:
+            timeout += self.config.snapshot_interval_s
+        while True:
+            try:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                async with asyncio.timeout(timeout):
+                    image = await source.read()
+            except TimeoutError:
+                raise _Stalled from None
+            if image is None:
+                return
+            self._set_online(True)
+            backoff.reset()
+            self._stats.error = None
+            await self._offer(image, time.monotonic())
+
+    async def _offer(self, image: np.ndarray, clock: float) -> None:
+        """Count a frame read and pass it to the slot unless frame_skip / fps_limit hold it back."""
+        index, self._index = self._index, self._index + 1
+        now = time.time()
+        self._stats.frames_read += 1
+        self._stats.last_frame_at = now
+        if not self._gate.admit(clock):
+            self._stats.frames_skipped += 1
+            return
+        await self._slot.put(Frame(camera=self.name, index=index, image=image, captured_at=now))
+
+    async def _close(self, source: Source, thread: CameraThread) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await source.close()
+        except Exception as error:  # noqa: BLE001 - closing is best effort
+            self._log.warning("source did not close cleanly", error=repr(error))
+        finally:
+            thread.shutdown()
+
+    def _fail(self, message: str, level: str = "error") -> None:
+        self._stats.error = message
+        getattr(self._log, level)("camera failure", error=message, source=self._where())
+
+    def _where(self) -> str:
+        return redact_url(str(self.config.source))
+
+    def _set_online(self, online: bool) -> None:
+        """Report a change of availability, once per transition."""
+        if self._status is online:
+            return
+        self._status = self._stats.online = online
+        self._log.info("camera online" if online else "camera offline")
+        if self._on_status is not None:
+            try:
+                self._on_status(self.name, online)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop capture
+                self._log.exception("status listener failed")

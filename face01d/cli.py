@@ -1,0 +1,205 @@
+"""The ``face01d`` command line. Only argument handling lives here.
+
+Every ``Face01dError`` becomes one line on stderr and its documented exit
+code (``face01d.errors.ExitCode``); an unexpected exception is logged with its
+traceback and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from face01d import __version__
+from face01d.config.models import DetectorConfig, DetectorKind, GalleryConfig, LogFormat
+from face01d.errors import ExitCode, Face01dError
+from face01d.log import configure_logging
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_CONFIG = Path("config.toml")
+
+
+def _fail(message: str, code: ExitCode) -> None:
+    click.echo(f"face01d: error: {message}", err=True)
+    sys.exit(int(code))
+
+
+def reports_errors(command: F) -> F:
+    """Turn face01d's errors into a clear line and an exit code, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except Face01dError as error:
+            _fail(str(error), error.exit_code)
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_json(record: dict[str, Any]) -> None:
+    click.echo(json.dumps(record, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="face01d")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@click.pass_context
+def cli(ctx: click.Context, log_level: str | None) -> None:
+    """face01d: face recognition from cameras to MQTT (the FACE01 daemon)."""
+    ctx.obj = {"log_level": log_level}
+
+
+def _config_option(default: Path | None = DEFAULT_CONFIG) -> Callable[[F], F]:
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=default,
+        show_default=True,
+        help="config.toml to read (FACE01D_<SECTION>__<KEY> variables override it).",
+    )
+
+
+@cli.command()
+@_config_option()
+@click.option("--once", is_flag=True, help="Exit 0 once every camera has ended (video files).")
+@click.option("--stdout", "stdout_events", is_flag=True, help="Also print each event as a JSON line on stdout.")
+@click.pass_context
+@reports_errors
+def run(ctx: click.Context, config_path: Path, once: bool, stdout_events: bool) -> None:
+    """Run the daemon: watch the cameras, publish recognition events."""
+    from face01d.app import run_daemon
+    from face01d.config.loader import load_config
+
+    config = load_config(config_path)
+    level = ctx.obj["log_level"] or config.daemon.log_level
+    configure_logging(level, config.daemon.log_format, all_to_stderr=stdout_events)
+    sys.exit(run_daemon(config, config_path, once=once, stdout_events=stdout_events))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--gallery", "gallery_dir", type=click.Path(path_type=Path), help="Name faces against this gallery.")
+@click.option("--detector", type=click.Choice([kind.value for kind in DetectorKind]), default="hog", show_default=True)
+@click.option("--upsampling", type=click.IntRange(0, 4), default=1, show_default=True)
+@click.option("--set-width", type=click.IntRange(0), default=0, help="Resize frames to this width before detection.")
+@click.option("--frame-skip", type=click.IntRange(0), default=0, help="Videos: analyse one frame, skip N.")
+@click.option("--tolerance", type=float, default=None, help="Match distance threshold (default 0.6).")
+@click.option("--similar-percentage", type=float, default=None, help="FACE01's threshold, e.g. 99.1.")
+@click.pass_context
+@reports_errors
+def detect(ctx: click.Context, paths: tuple[Path, ...], gallery_dir: Path | None, **options: Any) -> None:
+    """Print one JSON line per face found in images or video files."""
+    from face01d.oneshot import detect_paths
+
+    configure_logging(ctx.obj["log_level"] or "warning", LogFormat.AUTO, all_to_stderr=True)
+    detector = DetectorConfig(kind=options["detector"], upsampling=options["upsampling"], set_width=options["set_width"])
+    gallery = _gallery_config(gallery_dir, options["tolerance"], options["similar_percentage"])
+    for record in detect_paths(paths, detector, gallery, frame_skip=options["frame_skip"]):
+        _print_json(record)
+
+
+def _gallery_config(path: Path | None, tolerance: float | None, percentage: float | None) -> GalleryConfig | None:
+    from pydantic import ValidationError
+
+    from face01d.errors import ConfigError
+
+    if path is None:
+        return None
+    try:
+        return GalleryConfig(path=path, tolerance=tolerance, similar_percentage=percentage)
+    except ValidationError as error:
+        raise ConfigError("; ".join(problem["msg"] for problem in error.errors())) from None
+
+
+@cli.group()
+def gallery() -> None:
+    """Build, list and check a gallery folder."""
+
+
+@gallery.command("build")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.pass_context
+@reports_errors
+def gallery_build(ctx: click.Context, directory: Path) -> None:
+    """Encode every image (cached) and print what was left out."""
+    from face01d.oneshot import build_with_progress, report_lines
+
+    configure_logging(ctx.obj["log_level"] or "warning", LogFormat.AUTO, all_to_stderr=True)
+    built, report = build_with_progress(GalleryConfig(path=directory))
+    for line in report_lines(report):
+        click.echo(line, err=True)
+    click.echo(f"{len(built.people)} people, {len(built)} encodings ({len(report.encoded_now)} encoded now)")
+
+
+@gallery.command("list")
+@click.argument("directory", type=click.Path(path_type=Path))
+@reports_errors
+def gallery_list(directory: Path) -> None:
+    """Print each person with their image count and display image (JSON lines)."""
+    from face01d.oneshot import list_people
+
+    for record in list_people(directory):
+        _print_json(record)
+
+
+@gallery.command("check")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.pass_context
+@reports_errors
+def gallery_check(ctx: click.Context, directory: Path) -> None:
+    """Like build, but exit 5 if any image was left out or skipped."""
+    from face01d.oneshot import build_with_progress, report_lines
+
+    configure_logging(ctx.obj["log_level"] or "warning", LogFormat.AUTO, all_to_stderr=True)
+    _, report = build_with_progress(GalleryConfig(path=directory))
+    problems = report_lines(report)
+    for line in problems:
+        click.echo(line)
+    if problems:
+        sys.exit(int(ExitCode.GALLERY))
+    click.echo("gallery ok")
+
+
+@cli.command("check")
+@reports_errors
+def self_check() -> None:
+    """Check Python, CPU features, dlib (and its CUDA flag), model files, mediapipe, OpenCV."""
+    from face01d.selfcheck import run_checks
+
+    results = run_checks()
+    for result in results:
+        mark = "ok" if result.ok else "FAIL"
+        click.echo(f"{mark:4}  {result.name}: {result.detail}")
+    failed = [result.name for result in results if not result.ok]
+    if failed:
+        _fail(f"missing or broken: {', '.join(failed)}", ExitCode.CHECK)
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@_config_option()
+@reports_errors
+def config_check(config_path: Path) -> None:
+    """Validate the config and print the effective settings, secrets masked."""
+    from face01d.config.loader import load_config, masked
+
+    click.echo(json.dumps(masked(load_config(config_path)), ensure_ascii=False, indent=2))
+
+
+def main() -> None:
+    cli(prog_name="face01d")

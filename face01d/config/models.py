@@ -1,0 +1,205 @@
+"""Typed, validated settings: the single place that says what face01d accepts.
+
+Every section forbids unknown keys, so a typo in ``config.toml`` is an error
+that names the key rather than a setting silently ignored. Models are frozen:
+stages receive them at start-up and never mutate them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+DEFAULT_TOLERANCE = 0.6  # face_recognition's default, ≈ 98.06 % in FACE01's scale
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogFormat(str, Enum):
+    AUTO = "auto"  # console on a TTY, JSON lines otherwise
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class DaemonConfig(Section):
+    node_id: Annotated[str, Field(min_length=1, max_length=64)] = "face01d"
+    worker_threads: Annotated[int, Field(ge=1, le=64)] = Field(default_factory=lambda: os.cpu_count() or 1)
+    lock_file: Path | None = None  # None: derived from the config file's path
+    log_format: LogFormat = LogFormat.AUTO
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+
+
+class DetectorKind(str, Enum):
+    HOG = "hog"
+    CNN = "cnn"  # dlib MMOD: accurate but very slow on a CPU (≈30 s per 1 Mpx image)
+    MEDIAPIPE = "mediapipe"
+
+
+class SetArea(str, Enum):
+    """FACE01's crop area: the part of the frame that is searched for faces."""
+
+    NONE = "NONE"
+    TOP_LEFT = "TOP_LEFT"
+    TOP_RIGHT = "TOP_RIGHT"
+    BOTTOM_LEFT = "BOTTOM_LEFT"
+    BOTTOM_RIGHT = "BOTTOM_RIGHT"
+    CENTER = "CENTER"
+
+
+class DetectorConfig(Section):
+    kind: DetectorKind = DetectorKind.HOG
+    upsampling: Annotated[int, Field(ge=0, le=4)] = 1  # dlib HOG / CNN only
+    mediapipe_model: Literal["short", "full"] = "short"  # short: faces within ~2 m
+    min_detection_confidence: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5  # mediapipe only
+    set_width: Annotated[int, Field(ge=0)] = 0  # 0: analyse at the frame's own width
+    set_area: SetArea = SetArea.NONE
+    min_face_px: Annotated[int, Field(ge=0)] = 0  # faces narrower than this are ignored
+    max_faces: Annotated[int, Field(ge=1, le=100)] = 10  # the largest are kept
+
+
+class GalleryConfig(Section):
+    path: Path = Path("gallery")
+    tolerance: Annotated[float, Field(gt=0.0, le=1.5)] | None = None
+    similar_percentage: Annotated[float, Field(gt=0.0, lt=100.0)] | None = None
+    landmarks: Literal["small", "large"] = "small"  # dlib 5-point or 68-point model
+    jitters: Annotated[int, Field(ge=1, le=100)] = 1
+    cache_dir: Path | None = None  # None: <gallery>/.face01d-cache
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> GalleryConfig:
+        if self.tolerance is not None and self.similar_percentage is not None:
+            raise ValueError("set either tolerance or similar_percentage, not both")
+        return self
+
+    @property
+    def effective_tolerance(self) -> float:
+        """The distance threshold, whichever way the user chose to say it."""
+        if self.similar_percentage is not None:
+            from face01d.gallery.threshold import percentage_to_tolerance  # config stays import-light
+
+            return percentage_to_tolerance(self.similar_percentage)
+        return self.tolerance if self.tolerance is not None else DEFAULT_TOLERANCE
+
+
+class CameraKind(str, Enum):
+    FILE = "file"
+    RTSP = "rtsp"
+    MJPEG = "mjpeg"  # multipart/x-mixed-replace over HTTP(S)
+    SNAPSHOT = "snapshot"  # a JPEG fetched from an HTTP(S) URL at an interval
+    USB = "usb"
+
+
+_SCHEME_KIND = {"rtsp": CameraKind.RTSP, "rtsps": CameraKind.RTSP}
+
+
+class CameraConfig(Section):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    source: str | int  # path, rtsp:// or http(s):// URL, USB index, or "auto"
+    kind: CameraKind | None = None  # None: inferred from source (http needs it: mjpeg or snapshot)
+    enabled: bool = True
+    frame_skip: Annotated[int, Field(ge=0)] = 0  # analyse one frame, skip N
+    fps_limit: Annotated[float, Field(ge=0)] = 0.0  # 0: no limit
+    pace: Literal["native", "none"] = "native"  # files: play at file fps, or as fast as analysed
+    set_area: SetArea | None = None  # None: [detector].set_area
+    snapshot_interval_s: Annotated[float, Field(gt=0)] = 1.0  # snapshot cameras only
+    username: str | None = None
+    password: SecretStr | None = None
+    auth: Literal["basic", "digest"] = "basic"
+    stall_timeout_s: Annotated[float, Field(gt=0)] = 10.0  # no frame this long → reconnect
+    reconnect_max_s: Annotated[float, Field(gt=0)] = 60.0
+
+    @model_validator(mode="after")
+    def _infer_kind(self) -> CameraConfig:
+        if self.kind is None:
+            object.__setattr__(self, "kind", infer_camera_kind(self.source))
+        return self
+
+
+def infer_camera_kind(source: str | int) -> CameraKind:
+    """Guess the kind of camera from its source; HTTP is ambiguous and must be said."""
+    if isinstance(source, int) or source == "auto" or str(source).isdigit() or str(source).startswith("/dev/video"):
+        return CameraKind.USB
+    scheme = str(source).split("://", 1)[0].lower() if "://" in str(source) else ""
+    if scheme in _SCHEME_KIND:
+        return _SCHEME_KIND[scheme]
+    if scheme in ("http", "https"):
+        raise ValueError("an http(s) source needs kind = 'mjpeg' or kind = 'snapshot'")
+    return CameraKind.FILE
+
+
+class MqttConfig(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    tls: bool = False
+    ca_file: Path | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    client_id: str | None = None  # None: face01d-<node_id>
+    topic_prefix: str = "face01"
+    qos: Literal[0, 1, 2] = 1
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 60
+    queue_size: Annotated[int, Field(ge=1)] = 1000  # events held while the broker is away
+    publish_snapshots: bool = False
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+
+    @model_validator(mode="after")
+    def _one_password(self) -> MqttConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set either password or password_file, not both")
+        return self
+
+    @field_validator("topic_prefix", "discovery_prefix")
+    @classmethod
+    def _plain_prefix(cls, value: str) -> str:
+        if not value or re.search(r"[+#\x00]", value) or value.startswith("/") or value.endswith("/"):
+            raise ValueError("must be a non-empty topic without +, #, NUL or a leading/trailing /")
+        return value
+
+
+class SnapshotConfig(Section):
+    enabled: bool = True
+    dir: Path = Path("snapshots")
+    save_face: bool = True
+    save_frame: bool = False
+    face_margin: Annotated[float, Field(ge=0, le=2)] = 0.3  # fraction of the box added around it
+    jpeg_quality: Annotated[int, Field(ge=1, le=100)] = 90
+    retention_days: Annotated[float, Field(ge=0)] = 30  # 0: keep forever
+    max_mb: Annotated[float, Field(ge=0)] = 1024  # 0: no size cap
+    queue_size: Annotated[int, Field(ge=1)] = 64
+
+
+class EventsConfig(Section):
+    cooldown_s: Annotated[float, Field(ge=0)] = 30.0  # per person per camera
+    presence_timeout_s: Annotated[float, Field(gt=0)] = 10.0  # unseen this long → "left"
+
+
+class Config(Section):
+    daemon: DaemonConfig = DaemonConfig()
+    gallery: GalleryConfig = GalleryConfig()
+    detector: DetectorConfig = DetectorConfig()
+    cameras: list[CameraConfig] = []
+    mqtt: MqttConfig = MqttConfig()
+    snapshots: SnapshotConfig = SnapshotConfig()
+    events: EventsConfig = EventsConfig()
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_camera_names(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        names = [camera.name for camera in cameras]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"camera names must be unique: {', '.join(duplicates)}")
+        return cameras

@@ -1,0 +1,64 @@
+"""Recognition events: what face01d tells the world, in one schema.
+
+The same dictionary goes to MQTT and to ``--stdout`` (FACE01's JSON-lines
+pipe), so consumers can switch transports without changing their parsers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from enum import Enum
+
+from face01d.vision.types import FaceBox
+
+UNKNOWN = "Unknown"
+
+
+class EventType(str, Enum):
+    RECOGNIZED = "recognized"  # a registered person appeared on a camera
+    UNKNOWN = "unknown"  # a face matched nobody in the gallery
+    LEFT = "left"  # a person was not seen for the presence timeout
+
+
+def utc_iso(epoch_seconds: float) -> str:
+    """ISO 8601 in UTC with millisecond precision and a ``Z`` suffix."""
+    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: EventType
+    node: str
+    camera: str
+    name: str
+    captured_at: float  # epoch seconds of the frame that caused the event
+    distance: float | None = None
+    percentage: float | None = None
+    box: FaceBox | None = None
+    frame_width: int | None = None
+    frame_height: int | None = None
+    snapshot: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def with_snapshot(self, path: str | None) -> Event:
+        return replace(self, snapshot=path)
+
+    def to_dict(self, published_at: float) -> dict[str, object]:
+        """The wire schema (see README, "Event schema")."""
+        return {
+            "id": self.id,
+            "type": self.type.value,
+            "node": self.node,
+            "camera": self.camera,
+            "name": self.name,
+            "distance": None if self.distance is None else round(self.distance, 4),
+            "percentage": None if self.percentage is None else round(self.percentage, 2),
+            "box": None if self.box is None else self.box.as_dict(),
+            "frame": None if self.frame_width is None else {"width": self.frame_width, "height": self.frame_height},
+            "captured_at": utc_iso(self.captured_at),
+            "published_at": utc_iso(published_at),
+            "snapshot": self.snapshot,
+        }

@@ -1,0 +1,123 @@
+"""On-disk cache of gallery encodings, keyed by file content and settings.
+
+Encoding a gallery costs about a second per image on an edge box, and the
+daemon rebuilds it at every start and SIGHUP, so results are kept per file
+content (SHA-256), not per path or mtime: a renamed file costs nothing, an
+edited one is encoded again. Results depend on the encoder's settings
+(landmarks, jitters, detector), so the cache also stores the caller's
+``settings_key`` and is ignored as a whole when it differs.
+
+The format is one ``.npz`` written atomically (temp file + ``os.replace``)
+and read with ``allow_pickle=False``: a cache file can never run code, and a
+crash while writing leaves the previous cache intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import structlog
+
+log = structlog.get_logger(__name__)
+
+CACHE_FILENAME = "encodings-v1.npz"
+FORMAT_VERSION = 1
+ENCODING_SIZE = 128
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResult:
+    """What encoding one file's content gave: the face count, and the
+    encoding when there was exactly one face (no-face results are cached
+    too, so a bad image is not re-analysed at every start)."""
+
+    faces: int
+    encoding: np.ndarray | None
+
+
+class CacheCorrupt(Exception):
+    """The cache file exists but cannot be trusted."""
+
+
+def file_digest(path: Path) -> str:
+    """Hex SHA-256 of a file's content."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_cache(cache_dir: Path, settings_key: str) -> dict[str, CachedResult]:
+    """The cached results for ``settings_key``; empty when there are none.
+
+    Raises ``CacheCorrupt`` for an unreadable or inconsistent file, so the
+    caller can warn and rebuild instead of failing the daemon's start.
+    """
+    path = cache_dir / CACHE_FILENAME
+    if not path.exists():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"]))
+            digests, faces, encodings = archive["digests"], archive["faces"], archive["encodings"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise CacheCorrupt(f"{path}: {exc}") from exc
+    _check_shapes(path, meta, digests, faces, encodings)
+    if meta.get("settings_key") != settings_key:
+        log.info("gallery_cache_settings_changed", path=str(path))
+        return {}
+    return {str(d): _result(int(n), e) for d, n, e in zip(digests, faces, encodings)}
+
+
+def _result(faces: int, encoding: np.ndarray) -> CachedResult:
+    return CachedResult(faces, encoding.copy() if faces == 1 else None)
+
+
+def _check_shapes(path: Path, meta: object, digests: np.ndarray, faces: np.ndarray, encodings: np.ndarray) -> None:
+    count = len(digests)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        raise CacheCorrupt(f"{path}: unknown cache format")
+    if faces.shape != (count,) or encodings.shape != (count, ENCODING_SIZE):
+        raise CacheCorrupt(f"{path}: inconsistent array shapes")
+    if not np.isfinite(encodings).all():
+        raise CacheCorrupt(f"{path}: non-finite encodings")
+
+
+def save_cache(cache_dir: Path, settings_key: str, results: dict[str, CachedResult]) -> None:
+    """Replace the cache with exactly ``results`` (deleted files are forgotten)."""
+    digests = sorted(results)
+    encodings = np.zeros((len(digests), ENCODING_SIZE), dtype=np.float64)
+    for row, digest in enumerate(digests):
+        if results[digest].encoding is not None:
+            encodings[row] = results[digest].encoding
+    arrays = {
+        "meta": np.array(json.dumps({"format": FORMAT_VERSION, "settings_key": settings_key})),
+        "digests": np.array(digests, dtype="<U64"),
+        "faces": np.array([results[d].faces for d in digests], dtype=np.int64),
+        "encodings": encodings,
+    }
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomically(cache_dir / CACHE_FILENAME, arrays)
+
+
+def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write to a temp file in the same folder, then rename over the target."""
+    fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,139 @@
+"""One-shot work for the command line: FACE01's headless pipe and gallery tools.
+
+``detect_paths`` yields one plain record per face so the CLI can print JSON
+lines that other programs read through a pipe. This is synchronous on
+purpose: a script waits for the answer anyway; the daemon has its own loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from face01d.config.models import DetectorConfig, GalleryConfig
+from face01d.errors import InputError
+from face01d.gallery.layout import IMAGE_SUFFIXES, scan_gallery
+from face01d.gallery.model import Gallery, GalleryReport
+from face01d.recognizer import Recognizer, open_gallery
+from face01d.vision.analyzer import analyzer_for_thread
+from face01d.vision.image import load_image
+
+
+def detect_paths(
+    paths: Sequence[Path], detector: DetectorConfig, gallery_config: GalleryConfig | None, frame_skip: int = 0
+) -> Iterator[dict[str, Any]]:
+    """Records ``{source, frame, box, name, distance, percentage}``, one per face.
+
+    Every path is checked before any work starts, so a typo in the last
+    argument does not cost the minutes spent on the first ones.
+    """
+    for path in paths:
+        _require_file(path)
+    recognizer = _recognizer(detector, gallery_config)
+    for path in paths:
+        for index, image, color in _frames(path, frame_skip):
+            yield from _records(path, index, image, color, detector, recognizer)
+
+
+def _require_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+
+
+def _recognizer(detector: DetectorConfig, gallery_config: GalleryConfig | None) -> Recognizer | None:
+    if gallery_config is None:
+        return None
+    gallery, _report = open_gallery(gallery_config)
+    return Recognizer(detector, gallery_config, gallery)
+
+
+def _frames(path: Path, frame_skip: int) -> Iterator[tuple[int, np.ndarray, str]]:
+    """(frame index, image, colour order) for an image file or each kept video frame."""
+    if path.suffix.lower() in IMAGE_SUFFIXES | {".bmp", ".tif", ".tiff"}:
+        yield 0, load_image(path), "rgb"
+        return
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise InputError(f"{path}: not an image or a video that OpenCV can decode")
+        yield from _video_frames(capture, frame_skip)
+    finally:
+        capture.release()
+
+
+def _video_frames(capture: cv2.VideoCapture, frame_skip: int) -> Iterator[tuple[int, np.ndarray, str]]:
+    index = 0
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            return
+        if index % (frame_skip + 1) == 0:
+            yield index, image, "bgr"
+        index += 1
+
+
+def _records(
+    path: Path,
+    index: int,
+    image: np.ndarray,
+    color: str,
+    detector: DetectorConfig,
+    recognizer: Recognizer | None,
+) -> Iterator[dict[str, Any]]:
+    base = {"source": str(path), "frame": index}
+    if recognizer is None:
+        for detection in analyzer_for_thread(detector).detect(image, color=color):  # type: ignore[arg-type]
+            yield base | {"box": detection.box.as_dict(), "score": round(detection.score, 3), "name": None}
+        return
+    for sighting in recognizer.recognize(image, color=color):
+        yield base | {
+            "box": sighting.box.as_dict(),
+            "name": sighting.name,
+            "distance": round(sighting.distance, 4),
+            "percentage": round(sighting.percentage, 2),
+        }
+
+
+def build_with_progress(config: GalleryConfig) -> tuple[Gallery, GalleryReport]:
+    """Build a gallery with a progress bar on stderr (tqdm hides it when quick)."""
+    from tqdm import tqdm
+
+    with tqdm(desc="encoding gallery", unit="image", leave=False, mininterval=0.5, delay=1.0) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        return open_gallery(config, progress)
+
+
+def report_lines(report: GalleryReport) -> list[str]:
+    """One human-readable line per image that was left out or skipped."""
+    lines = [f"{path}: no face found, left out" for path in report.no_face]
+    lines += [f"{path}: {count} faces, left out (one face per image)" for path, count in report.multiple_faces]
+    lines += [f"{path}: unreadable, left out: {reason}" for path, reason in report.unreadable]
+    lines += [f"{path}: skipped: {why}" for path, why in report.skipped if "cache" not in why]
+    if report.cache_problem:
+        lines.append(f"cache: {report.cache_problem} (rebuilt)")
+    return lines
+
+
+def list_people(directory: Path) -> Iterator[dict[str, Any]]:
+    """Each person with image count and display image, from the layout alone (no encoding)."""
+    if not directory.is_dir():
+        from face01d.errors import GalleryError
+
+        raise GalleryError(f"gallery folder not found: {directory}")
+    people: dict[str, dict[str, Any]] = {}
+    for entry in scan_gallery(directory).entries:
+        person = people.setdefault(entry.name, {"name": entry.name, "images": 0, "default": None})
+        person["images"] += 1
+        if entry.is_default:
+            person["default"] = str(entry.path)
+    yield from people.values()

@@ -1,0 +1,79 @@
+"""Who is in this image: the vision core and the gallery, composed.
+
+The one-shot CLI (``face01d detect``) and the daemon both go through
+``Recognizer.recognize``, so a face is named the same way everywhere. It runs
+in worker threads: models come from ``analyzer_for_thread`` (one set per
+thread), and the matcher is an immutable object swapped whole on reload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from face01d.config.models import DetectorConfig, DetectorKind, GalleryConfig, SetArea
+from face01d.events.presence import Sighting
+from face01d.gallery.build import load_gallery
+from face01d.gallery.matching import Matcher
+from face01d.gallery.model import Gallery, GalleryReport
+from face01d.vision.analyzer import analyzer_for_thread
+from face01d.vision.types import Face
+
+# Gallery images are encoded once and cached, so they get the thorough
+# detector whatever the live one is tuned to: HOG with one upsampling pass at
+# full resolution (face_recognition's default).
+GALLERY_DETECTOR = DetectorConfig(kind=DetectorKind.HOG, upsampling=1, max_faces=100)
+
+
+def gallery_settings_key(config: GalleryConfig) -> str:
+    """Everything an encoding depends on; a change invalidates the cache."""
+    detector = GALLERY_DETECTOR
+    return f"dlib-resnet;landmarks={config.landmarks};jitters={config.jitters};detector={detector.kind.value}-up{detector.upsampling}"
+
+
+def gallery_encoder(config: GalleryConfig) -> Callable[[np.ndarray], Sequence[Face]]:
+    """The ``encode_faces`` step the gallery builder calls for each RGB image."""
+
+    def encode(rgb: np.ndarray) -> Sequence[Face]:
+        return analyzer_for_thread(GALLERY_DETECTOR, config.landmarks, config.jitters).analyze(rgb, color="rgb")
+
+    return encode
+
+
+def open_gallery(
+    config: GalleryConfig, progress: Callable[[int, int], None] | None = None
+) -> tuple[Gallery, GalleryReport]:
+    """Load ``[gallery]``: cached encodings plus whatever changed since."""
+    return load_gallery(config, gallery_encoder(config), gallery_settings_key(config), progress=progress)
+
+
+class Recognizer:
+    """Detect, encode and name every face of one image."""
+
+    def __init__(self, detector: DetectorConfig, gallery_config: GalleryConfig, gallery: Gallery) -> None:
+        self._detector = detector
+        self._gallery_config = gallery_config
+        self._matcher = Matcher(gallery, gallery_config.effective_tolerance)
+
+    @property
+    def gallery(self) -> Gallery:
+        return self._matcher.gallery
+
+    def replace_gallery(self, gallery: Gallery) -> None:
+        """Swap in a reloaded gallery; a recognition in flight keeps the old one."""
+        self._matcher = Matcher(gallery, self._gallery_config.effective_tolerance)
+
+    def recognize(self, image: np.ndarray, color: str = "bgr", set_area: SetArea | None = None) -> list[Sighting]:
+        config = self._gallery_config
+        analyzer = analyzer_for_thread(self._detector, config.landmarks, config.jitters)
+        faces = analyzer.analyze(image, color=color, set_area=set_area)  # type: ignore[arg-type]
+        return self.name_faces(faces)
+
+    def name_faces(self, faces: Sequence[Face]) -> list[Sighting]:
+        matcher = self._matcher  # one reference for the whole frame, even across a reload
+        matches = matcher.match(np.array([face.encoding for face in faces]))
+        return [
+            Sighting(box=face.box, name=match.name, distance=match.distance, percentage=match.percentage)
+            for face, match in zip(faces, matches)
+        ]

@@ -1,0 +1,82 @@
+"""The vision pipeline of one worker thread: pre-process, detect, encode.
+
+Boxes are always returned in pixels of the ORIGINAL frame, whatever cropping
+(set_area) and shrinking (set_width) was applied to find them, and the
+encodings are computed on the full-resolution frame, so that a face found
+on a small copy is still encoded with all the detail the camera gave.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from face01d.config.models import DetectorConfig, SetArea
+from face01d.vision.detectors import Detector, make_detector
+from face01d.vision.encoder import FaceEncoder
+from face01d.vision.image import Color, crop_area, resize_to_width, to_rgb
+from face01d.vision.types import Detection, Face
+
+Landmarks = Literal["small", "large"]
+
+
+class FaceAnalyzer:
+    """A detector and an encoder owned by one thread (dlib/mediapipe objects are not shared)."""
+
+    def __init__(self, detector: DetectorConfig, landmarks: Landmarks = "small", jitters: int = 1) -> None:
+        self.config = detector
+        self.detector: Detector = make_detector(detector)
+        self.encoder = FaceEncoder(landmarks, jitters)
+
+    def detect(self, image: np.ndarray, color: Color = "bgr", set_area: SetArea | None = None) -> list[Detection]:
+        """Faces in ``image``, largest first, boxes in the image's own pixels."""
+        return self._detect_rgb(to_rgb(image, color), set_area)
+
+    def analyze(self, image: np.ndarray, color: Color = "bgr", set_area: SetArea | None = None) -> list[Face]:
+        """Detect, then encode every face at full resolution in one batch."""
+        rgb = to_rgb(image, color)
+        return self._encode_rgb(rgb, self._detect_rgb(rgb, set_area))
+
+    def encode(self, image: np.ndarray, detections: Sequence[Detection], color: Color = "bgr") -> list[Face]:
+        """Encode faces already found (boxes in ``image``'s pixels)."""
+        return self._encode_rgb(to_rgb(image, color), detections)
+
+    def _detect_rgb(self, rgb: np.ndarray, set_area: SetArea | None) -> list[Detection]:
+        area = self.config.set_area if set_area is None else set_area
+        region, dy, dx = crop_area(rgb, area)
+        small, factor = resize_to_width(np.ascontiguousarray(region), self.config.set_width)
+        height, width = rgb.shape[:2]
+        mapped = [
+            Detection(d.box.scaled(factor, dy, dx).clipped(height, width), d.score)
+            for d in self.detector.detect(np.ascontiguousarray(small))
+        ]
+        return self._select(mapped)
+
+    def _select(self, detections: list[Detection]) -> list[Detection]:
+        """Drop faces narrower than min_face_px; keep the max_faces largest."""
+        wide = [d for d in detections if d.box.width >= max(self.config.min_face_px, 1)]
+        wide.sort(key=lambda d: d.box.area, reverse=True)
+        return wide[: self.config.max_faces]
+
+    def _encode_rgb(self, rgb: np.ndarray, detections: Sequence[Detection]) -> list[Face]:
+        encodings = self.encoder.encode(rgb, [d.box for d in detections])
+        return [Face(d, e) for d, e in zip(detections, encodings)]
+
+
+_local = threading.local()
+
+
+def analyzer_for_thread(detector: DetectorConfig, landmarks: Landmarks = "small", jitters: int = 1) -> FaceAnalyzer:
+    """This thread's FaceAnalyzer for these settings, built on first use.
+
+    Each worker thread loads its own models once; no dlib or mediapipe object
+    ever crosses threads.
+    """
+    cache: dict[tuple, FaceAnalyzer] = _local.__dict__.setdefault("analyzers", {})
+    key = (detector, landmarks, jitters)
+    if key not in cache:
+        cache[key] = FaceAnalyzer(detector, landmarks, jitters)
+    return cache[key]

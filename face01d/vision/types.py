@@ -1,0 +1,76 @@
+"""Small value types shared by every stage that handles faces.
+
+Boxes use FACE01's (and face_recognition's) convention, ``(top, right,
+bottom, left)`` in pixels of the frame the caller passed in, so results can be
+compared with face_recognition's directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class FaceBox:
+    top: int
+    right: int
+    bottom: int
+    left: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def area(self) -> int:
+        return max(self.width, 0) * max(self.height, 0)
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.top, self.right, self.bottom, self.left)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"top": self.top, "right": self.right, "bottom": self.bottom, "left": self.left}
+
+    def clipped(self, height: int, width: int) -> FaceBox:
+        """The box limited to an image of ``height`` × ``width`` pixels."""
+        return FaceBox(
+            top=min(max(self.top, 0), height),
+            right=min(max(self.right, 0), width),
+            bottom=min(max(self.bottom, 0), height),
+            left=min(max(self.left, 0), width),
+        )
+
+    def scaled(self, factor: float, dy: int = 0, dx: int = 0) -> FaceBox:
+        """Map a box from a resized/cropped image back: multiply, then offset."""
+        return FaceBox(
+            top=round(self.top * factor) + dy,
+            right=round(self.right * factor) + dx,
+            bottom=round(self.bottom * factor) + dy,
+            left=round(self.left * factor) + dx,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A face found by a detector; ``score`` is the detector's own confidence."""
+
+    box: FaceBox
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """A detected face with its 128-D dlib embedding."""
+
+    detection: Detection
+    encoding: np.ndarray  # shape (128,), float64
+
+    @property
+    def box(self) -> FaceBox:
+        return self.detection.box

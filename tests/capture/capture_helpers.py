@@ -1,0 +1,45 @@
+"""Slot consumers and polling helpers shared by the capture tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from face01d.capture.frame import Frame
+from face01d.capture.slot import FrameSlot
+
+
+class Consumer:
+    """Takes frames from a slot in the background, as the analysis would."""
+
+    def __init__(self, slot: FrameSlot, delay_s: float = 0.0) -> None:
+        self.frames: list[Frame] = []
+        self._slot, self._delay = slot, delay_s
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while (frame := await self._slot.get()) is not None:
+            self.frames.append(frame)
+            await asyncio.sleep(self._delay)
+
+    async def wait_for(self, count: int, timeout: float = 20.0) -> None:
+        await until(lambda: len(self.frames) >= count, timeout, f"{count} frames (got {len(self.frames)})")
+
+
+async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` on the loop until true, failing with ``what`` after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def stop(task: asyncio.Task, within_s: float = 5.0) -> None:
+    """Cancel a camera task and check it ends promptly."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=within_s)
+    assert done, f"camera task still running {within_s} s after cancellation"

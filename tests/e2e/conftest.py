@@ -1,0 +1,128 @@
+"""End-to-end fixtures: the real ``face01d run`` process against a real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+class DaemonProcess:
+    """``python -m face01d run`` in a subprocess, stdout/stderr captured to files."""
+
+    def __init__(self, config_path: Path, args: tuple[str, ...] = ("--stdout",)) -> None:
+        self.config_path = config_path
+        self.stdout_path = config_path.with_suffix(".stdout")
+        self.stderr_path = config_path.with_suffix(".stderr")
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "face01d", "run", "-c", str(config_path), *args],
+                stdout=out, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(encoding="utf-8")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8")
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+    def logs(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stderr.splitlines() if line.startswith("{")]
+
+    def wait_for_log(self, event: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [record for record in self.logs() if record.get("event") == event]
+            if found:
+                return found[0]
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"no log {event!r} within {timeout} s (exit {self.process.poll()}):\n{self.stderr[-3000:]}")
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"daemon still running after {timeout} s:\n{self.stderr[-3000:]}") from None
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+
+def toml_value(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False) if not isinstance(value, bool) else str(value).lower()
+
+
+def render_config(sections: dict[str, dict[str, object]], cameras: list[dict[str, object]]) -> str:
+    lines: list[str] = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {toml_value(value)}" for key, value in values.items()]
+    for camera in cameras:
+        lines.append("[[cameras]]")
+        lines += [f"{key} = {toml_value(value)}" for key, value in camera.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def gallery_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One gallery cache for the whole session, so each daemon starts quickly."""
+    return tmp_path_factory.mktemp("gallery-cache")
+
+
+@pytest.fixture
+def daemon_config(tmp_path: Path, data, gallery_cache: Path) -> Callable[..., Path]:
+    """Write a config for the FACE01 sample gallery; override any section or key."""
+
+    def make(cameras: list[dict[str, object]], broker=None, **sections: dict[str, object]) -> Path:
+        base: dict[str, dict[str, object]] = {
+            "daemon": {"node_id": "e2e", "worker_threads": 2, "log_format": "json", "shutdown_timeout_s": 5.0,
+                       "lock_file": str(tmp_path / "face01d.lock")},
+            "gallery": {"path": str(data.face01_gallery), "cache_dir": str(gallery_cache), "tolerance": 0.55},
+            "detector": {"kind": "hog", "upsampling": 1, "set_width": 640},
+            "mqtt": {"enabled": broker is not None, "host": "127.0.0.1", "port": broker.port if broker else 1,
+                     "topic_prefix": "face01"},
+            "snapshots": {"dir": str(tmp_path / "snapshots"), "save_face": True, "save_frame": True},
+            "events": {"cooldown_s": 30.0, "presence_timeout_s": 3.0},
+        }
+        for name, values in sections.items():
+            base.setdefault(name, {}).update(values)
+        path = tmp_path / "config.toml"
+        path.write_text(render_config(base, cameras), encoding="utf-8")
+        return path
+
+    return make
+
+
+@pytest.fixture
+def run_daemon() -> Iterator[Callable[..., DaemonProcess]]:
+    """Start daemons; every one still running is killed at teardown."""
+    started: list[DaemonProcess] = []
+
+    def start(config_path: Path, *args: str) -> DaemonProcess:
+        daemon = DaemonProcess(config_path, args or ("--stdout",))
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()

@@ -1,0 +1,40 @@
+"""Gallery fixtures: a real HOG + dlib encoder (face_recognition's defaults),
+and galleries built once per session so the slow encoding is paid once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pytest
+
+from face01d.config.models import DetectorConfig, DetectorKind
+from face01d.gallery import Gallery, GalleryReport, build_gallery
+from face01d.vision.analyzer import FaceAnalyzer
+from face01d.vision.types import Face
+
+from gallery_helpers import SETTINGS_KEY
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> FaceAnalyzer:
+    return FaceAnalyzer(DetectorConfig(kind=DetectorKind.HOG, upsampling=1), landmarks="small", jitters=1)
+
+
+@pytest.fixture(scope="session")
+def encode_faces(analyzer: FaceAnalyzer) -> Callable[[np.ndarray], Sequence[Face]]:
+    """The gallery's injected encoding step: RGB image → faces."""
+    return lambda rgb: analyzer.analyze(rgb, color="rgb")
+
+
+@pytest.fixture(scope="session")
+def knn_gallery(data, encode_faces, tmp_path_factory) -> tuple[Gallery, GalleryReport]:
+    """knn_examples/train as a folder-per-person gallery (read-only data: cache in tmp)."""
+    cache = tmp_path_factory.mktemp("knn-cache")
+    return build_gallery(data.knn_train, encode_faces, SETTINGS_KEY, cache_dir=cache)
+
+
+@pytest.fixture(scope="session")
+def face01_gallery(data, encode_faces, tmp_path_factory) -> tuple[Gallery, GalleryReport]:
+    cache = tmp_path_factory.mktemp("face01-cache")
+    return build_gallery(data.face01_gallery, encode_faces, SETTINGS_KEY, cache_dir=cache)

@@ -1,0 +1,58 @@
+"""Fixtures of the vision tests: decoded images and models, loaded once per session.
+
+Models are real (no mocks); they are loaded once because each load costs
+about a second on the 2-core test machines.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from face01d.config.models import DetectorConfig
+from face01d.vision.analyzer import FaceAnalyzer
+from face01d.vision.encoder import FaceEncoder
+from face01d.vision.image import load_image
+from face01d.vision.types import FaceBox
+
+OBAMA_BOX = FaceBox(top=142, right=617, bottom=409, left=349)  # face_recognition's documented result
+
+
+@lru_cache(maxsize=16)
+def _load(path: Path) -> np.ndarray:
+    image = load_image(path)
+    image.flags.writeable = False  # shared between tests: nobody may change it
+    return image
+
+
+@pytest.fixture(scope="session")
+def rgb(data):  # noqa: ANN001, ANN201
+    """``rgb("face_recognition/test_images/obama.jpg")``: the decoded image, cached."""
+    return lambda relative: _load(data(relative))
+
+
+@pytest.fixture(scope="session")
+def hog() -> FaceAnalyzer:
+    """HOG with one upsampling pass, 5-point landmarks: face_recognition's defaults."""
+    return FaceAnalyzer(DetectorConfig(kind="hog", upsampling=1))
+
+
+@pytest.fixture(scope="session")
+def encoder() -> FaceEncoder:
+    return FaceEncoder("small", 1)
+
+
+def iou(a: FaceBox, b: FaceBox) -> float:
+    """Intersection over union of two boxes."""
+    inter_w = max(0, min(a.right, b.right) - max(a.left, b.left))
+    inter_h = max(0, min(a.bottom, b.bottom) - max(a.top, b.top))
+    inter = inter_w * inter_h
+    return inter / (a.area + b.area - inter)
+
+
+def near(a: FaceBox, b: FaceBox, tolerance: float) -> bool:
+    """Every edge of ``a`` within ``tolerance`` pixels of ``b``'s."""
+    return all(abs(x - y) <= tolerance for x, y in zip(a.as_tuple(), b.as_tuple()))
