@@ -136,6 +136,7 @@ class Daemon:
             executor=self._executor,
             dispatch=self._dispatch,
             on_status=self._camera_status,
+            on_presence=self._refresh_presence if self._mqtt is not None else None,
         )
 
     def _install_signal_handlers(self) -> None:
@@ -215,6 +216,11 @@ class Daemon:
         if self._mqtt is not None:
             self._mqtt.set_camera_status(camera, online)
 
+    def _refresh_presence(self, camera: str, present: frozenset[str]) -> None:
+        assert self._mqtt is not None
+        for name in present:
+            self._mqtt.set_presence(camera, name, True)  # the sink rate-limits repeats
+
     def _dispatch(self, event: Event, frame: Frame | None) -> None:
         """Hand one event to every output; never blocks (each sink queues)."""
         if self._snapshots is not None and frame is not None and event.box is not None:
@@ -273,7 +279,8 @@ class Daemon:
     @staticmethod
     async def _stage(name: str, coroutine: Awaitable[None], timeout: float) -> None:
         try:
-            await asyncio.wait_for(coroutine, timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: 3.11's can swallow a cancellation
+                await coroutine
         except TimeoutError:
             log.warning("shutdown stage timed out", stage=name, timeout_s=timeout)
         except Exception:

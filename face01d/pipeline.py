@@ -16,10 +16,9 @@ from concurrent.futures import Executor
 
 import structlog
 
-from face01d.capture.camera import Camera
+from face01d.capture.camera import Camera, slot_for
 from face01d.capture.frame import Frame
-from face01d.capture.slot import FrameSlot
-from face01d.config.models import CameraConfig, CameraKind, DetectorConfig, EventsConfig
+from face01d.config.models import CameraConfig, DetectorConfig, EventsConfig
 from face01d.events.model import Event
 from face01d.events.presence import PresenceTracker, Sighting
 from face01d.recognizer import Recognizer
@@ -28,11 +27,7 @@ log = structlog.get_logger(__name__)
 
 Dispatch = Callable[[Event, Frame | None], None]
 StatusCallback = Callable[[str, bool], None]
-
-
-def keeps_every_frame(camera: CameraConfig) -> bool:
-    """Only a file played without pacing must not drop: it is batch work."""
-    return camera.kind is CameraKind.FILE and camera.pace == "none"
+PresenceCallback = Callable[[str, frozenset[str]], None]
 
 
 class CameraPipeline:
@@ -47,9 +42,10 @@ class CameraPipeline:
         executor: Executor,
         dispatch: Dispatch,
         on_status: StatusCallback | None = None,
+        on_presence: PresenceCallback | None = None,
     ) -> None:
         self.config = camera
-        self.slot = FrameSlot(drop_stale=not keeps_every_frame(camera))
+        self.slot = slot_for(camera)
         self.camera = Camera(camera, self.slot, on_status)
         self.tracker = PresenceTracker(events, node, camera.name)
         self.analysed = 0
@@ -57,7 +53,10 @@ class CameraPipeline:
         self._recognizer = recognizer
         self._executor = executor
         self._dispatch = dispatch
+        self._on_presence = on_presence
         self._capture: asyncio.Task[None] | None = None
+        self._last_capture = 0.0
+        self._stop_requested = False
 
     @property
     def name(self) -> str:
@@ -71,7 +70,11 @@ class CameraPipeline:
             while (frame := await self.slot.get()) is not None:
                 await self._analyse(frame)
         finally:
+            ended_by_itself = not self._stop_requested
             await self.stop_capture()
+        if ended_by_itself:  # end of a video file: nobody is seen any more
+            for event in self.tracker.flush(self._last_capture):
+                self._dispatch(event, None)
 
     async def _capture_then_close(self) -> None:
         try:
@@ -81,6 +84,7 @@ class CameraPipeline:
 
     async def stop_capture(self) -> None:
         """Stop reading; the frame already in the slot is still analysed."""
+        self._stop_requested = True
         if self._capture is not None and not self._capture.done():
             self._capture.cancel()
             await asyncio.gather(self._capture, return_exceptions=True)
@@ -89,8 +93,11 @@ class CameraPipeline:
     async def _analyse(self, frame: Frame) -> None:
         sightings = await self._recognise(frame)
         self.analysed += 1
+        self._last_capture = frame.captured_at
         for event in self.tracker.observe(sightings, frame.captured_at, frame.width, frame.height):
             self._dispatch(event, frame)
+        if self._on_presence is not None:  # retained presence expires unless refreshed
+            self._on_presence(self.name, self.tracker.present)
 
     async def _recognise(self, frame: Frame) -> list[Sighting]:
         context = contextvars.copy_context()  # log records from the worker keep camera=...
@@ -98,7 +105,13 @@ class CameraPipeline:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def expire(self, now: float) -> None:
-        """Publish ``left`` for people unseen for the presence timeout."""
+        """Publish ``left`` for people unseen for the presence timeout (wall clock).
+
+        A file read without pacing runs on its own timeline, faster or slower
+        than the wall clock, so its presence expires only from its own frames.
+        """
+        if not self.slot.drop_stale:
+            return
         for event in self.tracker.expire(now):
             self._dispatch(event, None)
 

@@ -147,13 +147,16 @@ class Camera:
             await self._close(source, thread)
 
     async def _play_file(self, source: OpenCVSource) -> None:
+        """Frames are stamped on the file's own timeline (start + index / fps):
+        at ``pace = "none"`` analysis may run faster or slower than real time,
+        and cooldowns and presence must follow the video, not the machine."""
         fps = source.fps or 25.0
-        started = time.monotonic()
+        started, started_wall = time.monotonic(), time.time()
         while (image := await source.read()) is not None:
             video_time = self._index / fps
             if self.config.pace == "native":
                 await asyncio.sleep(max(0.0, started + video_time - time.monotonic()))
-            await self._offer(image, video_time)
+            await self._offer(image, video_time, captured_at=started_wall + video_time)
 
     async def _run_live(self) -> None:
         backoff = Backoff(BACKOFF_START_S, self.config.reconnect_max_s)
@@ -201,7 +204,7 @@ class Camera:
             self._stats.error = None
             await self._offer(image, time.monotonic())
 
-    async def _offer(self, image: np.ndarray, clock: float) -> None:
+    async def _offer(self, image: np.ndarray, clock: float, captured_at: float | None = None) -> None:
         """Count a frame read and pass it to the slot unless frame_skip / fps_limit hold it back."""
         index, self._index = self._index, self._index + 1
         now = time.time()
@@ -210,7 +213,8 @@ class Camera:
         if not self._gate.admit(clock):
             self._stats.frames_skipped += 1
             return
-        await self._slot.put(Frame(camera=self.name, index=index, image=image, captured_at=now))
+        stamp = now if captured_at is None else captured_at
+        await self._slot.put(Frame(camera=self.name, index=index, image=image, captured_at=stamp))
 
     async def _close(self, source: Source, thread: CameraThread) -> None:
         try:

@@ -48,6 +48,7 @@ RECONNECT_JITTER = 0.25  # ± fraction, so a fleet of nodes does not reconnect i
 AUTH_RETRY_S = 300.0  # bad credentials: retry this rarely, do not hammer the broker
 CLIENT_TIMEOUT_S = 10.0  # one publish / CONNACK wait
 STOP_FLUSH_FRACTION = 0.6  # share of stop()'s timeout spent flushing events
+PRESENCE_REFRESH_FRACTION = 1 / 3  # a repeated ON is re-sent after this share of its expiry
 
 # CONNACK codes meaning "your credentials are wrong": MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
 _AUTH_REFUSED = frozenset({4, 5, 134, 135})
@@ -112,6 +113,7 @@ class MqttSink:
         self._outbox: deque[Event] = deque()
         self._pending: dict[str, _Message] = {}  # retained state not yet sent, latest wins
         self._camera_online: dict[str, bool] = {}
+        self._presence_fresh_until: dict[str, float] = {}  # monotonic time a repeated ON waits for
         self._discovery_topics: set[str] = set()
         self._wake = asyncio.Event()
         self._stop_requested = asyncio.Event()
@@ -157,15 +159,26 @@ class MqttSink:
 
     def set_camera_status(self, camera: str, online: bool) -> None:
         """Retained ``online`` / ``offline`` for one camera; replayed on reconnect."""
+        if self._camera_online.get(camera) == online:
+            return
         self._camera_online[camera] = online
         self._put_state(self._camera_message(camera, online))
 
     def set_presence(self, camera: str, name: str, present: bool) -> None:
-        """Retained ``ON`` / ``OFF``; ON expires so no old sighting is replayed as fresh."""
-        expires_at = time.monotonic() + self._presence_expire_s if present else None
-        payload = b"ON" if present else b"OFF"
+        """Retained ``ON`` / ``OFF``; ON expires so no old sighting is replayed as fresh.
+
+        Call it with ``True`` on every sighting: a repeated ON is only sent
+        again once a fraction of its life has passed, which keeps the broker's
+        copy (and Home Assistant's ``expire_after``) alive without flooding.
+        """
         topic = self._topics.person(camera, name)
-        self._put_state(_Message(topic, payload, self._config.qos, True, expires_at))
+        now = time.monotonic()
+        if present and now < self._presence_fresh_until.get(topic, -math.inf):
+            return
+        refresh = self._presence_expire_s * PRESENCE_REFRESH_FRACTION
+        self._presence_fresh_until[topic] = now + refresh if present else -math.inf
+        expires_at = now + self._presence_expire_s if present else None
+        self._put_state(_Message(topic, b"ON" if present else b"OFF", self._config.qos, True, expires_at))
 
     def publish_snapshot(self, camera: str, jpeg: bytes) -> None:
         """The latest JPEG of a camera (not retained); ignored unless configured."""
@@ -299,7 +312,12 @@ class MqttSink:
         return delay
 
     def _log_down(self, event: str, exc: BaseException | None, retry_in: float, *, error: bool) -> None:
-        fields = {"host": self._config.host, "port": self._config.port, "reason": str(exc), "retry_in_s": round(retry_in, 2)}
+        fields = {
+            "host": self._config.host,
+            "port": self._config.port,
+            "reason": _reason(exc),
+            "retry_in_s": round(retry_in, 2),
+        }
         if self._down_logged == event:
             log.debug(event, **fields)
             return
@@ -380,6 +398,11 @@ async def _wait_disconnect(client: aiomqtt.Client) -> None:
     """Return (by raising MqttError) when the connection drops; we subscribe to nothing."""
     async for _ in client.messages:
         pass
+
+
+def _reason(exc: BaseException | None) -> str:
+    """The underlying cause: aiomqtt wraps a dropped connection in a generic message."""
+    return str(exc.__cause__ or exc) if exc is not None else "unexpected error"
 
 
 def _json(payload: dict[str, object]) -> bytes:

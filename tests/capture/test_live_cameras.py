@@ -117,3 +117,34 @@ async def test_snapshot_wrong_password_reports_offline_and_retries_slowly(
     assert watched.camera.stats.reconnects <= 5
     assert watched.consumer.frames == []
     await watched.stop()
+
+
+async def test_rtsp_server_restart_is_reconnected(small_clip: Path, rtsp_camera, fast_retry: None) -> None:
+    server = rtsp_camera(small_clip)
+    watched = Watched(name="yard", source=server.url, stall_timeout_s=2, reconnect_max_s=0.5)
+    await watched.consumer.wait_for(3, timeout=30)
+    server.stop()
+    await until(lambda: watched.statuses == [True, False], 15, "offline after the server went away")
+    server.start()
+    count = len(watched.consumer.frames)
+    await until(lambda: len(watched.consumer.frames) > count + 2, 30, "frames after the server came back")
+    assert watched.statuses == [True, False, True]
+    await watched.stop()
+
+
+async def test_a_usb_device_that_does_not_exist_is_reported_offline() -> None:
+    watched = Watched(name="desk", source="/dev/video-face01d-test-none")
+    await until(lambda: watched.statuses == [False], 5, "offline status")
+    assert "/dev/video-face01d-test-none" in watched.camera.stats.error
+    await watched.stop()
+
+
+async def test_rtsp_stream_that_stalls_is_reconnected(small_clip: Path, rtsp_camera, fast_retry: None) -> None:
+    server = rtsp_camera(small_clip)
+    watched = Watched(name="porch", source=server.url, stall_timeout_s=1, reconnect_max_s=0.5)
+    await watched.consumer.wait_for(3, timeout=30)
+    server.paused = True  # the TCP connection stays open; no packet arrives
+    await until(lambda: watched.statuses == [True, False], 10, "offline after the stall")
+    server.paused = False
+    await until(lambda: watched.statuses == [True, False, True], 30, "online again")
+    await watched.stop()

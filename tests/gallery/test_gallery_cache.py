@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -79,11 +80,25 @@ def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path, data, encode_faces) -
     assert healed.cache_problem is None and len(healed.from_cache) == 3
 
 
+class _Tripwire:
+    """Unpickling this creates ``marker``: proof that a pickle was executed."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
 def test_cache_never_unpickles(tmp_path, data, encode_faces) -> None:
-    """An object array in the cache (a pickle) is refused, not executed."""
+    """A pickle planted in the cache is refused as corrupt, never executed."""
     small_gallery(tmp_path, data)
     cache_dir = tmp_path / CACHE_DIRNAME
     cache_dir.mkdir()
-    np.savez(cache_dir / CACHE_FILENAME, meta=np.array([{"x": 1}], dtype=object))
+    marker = tmp_path / "pwned"
+    planted = np.empty(1, dtype=object)
+    planted[0] = _Tripwire(marker)
+    np.savez(cache_dir / CACHE_FILENAME, meta=planted, digests=planted, faces=planted, encodings=planted)
     _, report = build_gallery(tmp_path, encode_faces, SETTINGS_KEY)
+    assert not marker.exists()
     assert report.cache_problem and len(report.encoded_now) == 3

@@ -141,3 +141,35 @@ async def test_update_people_adds_and_removes_discovery(mosquitto, mqtt_recorder
     messages = await recorder.wait_for(lambda ms: any(m.payload == b"" for m in ms) and any(b"Bob at" in m.payload for m in ms))
     removed = {m.topic for m in messages if m.payload == b""}
     assert len(removed) == 2 and all("alice" in topic for topic in removed)
+
+
+async def test_repeated_sightings_refresh_presence_without_flooding(mosquitto, mqtt_recorder, make_sink):
+    topic = f"face01/{NODE}/door/person/Alice"
+    recorder = mqtt_recorder(mosquitto, topic)
+    sink = make_sink(mosquitto.port, presence_expire_s=1.5)
+    await sink.start()
+    for _ in range(20):  # 20 sightings within 0.4 s: one ON
+        sink.set_presence("door", "Alice", True)
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)  # now past a third of the expiry: the next sighting refreshes
+    sink.set_presence("door", "Alice", True)
+    await asyncio.sleep(0.1)
+    sink.set_presence("door", "Alice", False)
+    await recorder.wait_for(lambda ms: len(ms) >= 3)
+    sink.set_presence("door", "Alice", True)  # back right after OFF: not throttled
+    messages = await recorder.wait_for(lambda ms: len(ms) >= 4)
+    await asyncio.sleep(0.3)
+    assert [m.text for m in recorder.messages()] == ["ON", "ON", "OFF", "ON"], messages
+
+
+async def test_unchanged_camera_status_is_not_republished(mosquitto, mqtt_recorder, make_sink):
+    recorder = mqtt_recorder(mosquitto, f"face01/{NODE}/door/status")
+    sink = make_sink(mosquitto.port)
+    await sink.start()
+    await wait_until(lambda: sink.stats["connected"])
+    for online in (True, True, True, False, False, True):
+        sink.set_camera_status("door", online)
+        await asyncio.sleep(0.05)
+    await recorder.wait_for(lambda ms: len(ms) >= 3)
+    await asyncio.sleep(0.3)
+    assert [m.text for m in recorder.messages()] == ["online", "offline", "online"]

@@ -25,9 +25,11 @@ __all__ = [
     "Mosquitto",
     "MqttRecorder",
     "Received",
+    "TlsFiles",
     "free_port",
     "mosquitto",
     "mosquitto_auth",
+    "mosquitto_tls",
     "MQTT_PASSWORD",
     "MQTT_USER",
     "mqtt_recorder",
@@ -53,6 +55,30 @@ def _accepts(host: str, port: int) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throw-away CA and a server certificate for 127.0.0.1 signed by it."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def create(cls, folder: Path) -> TlsFiles:
+        folder.mkdir(parents=True, exist_ok=True)
+        ca, ca_key, cert, key, csr, ext = (folder / n for n in ("ca.crt", "ca.key", "server.crt", "server.key", "server.csr", "san.ext"))
+        ext.write_text("subjectAltName=IP:127.0.0.1\n")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        _openssl("req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=face01d test CA")
+        _openssl("req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
+        _openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext)
+        return cls(ca, cert, key)
+
+
+def _openssl(*args: object) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
 @dataclass
 class Mosquitto:
     """One mosquitto process; restartable on the same port, like a real broker reboot."""
@@ -61,6 +87,7 @@ class Mosquitto:
     port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"
     password_file: Path | None = None
+    tls: TlsFiles | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,6 +106,8 @@ class Mosquitto:
             "log_type all",
             "user root",
         ]
+        if self.tls is not None:
+            lines += [f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
         if self.password_file is None:
             lines.append("allow_anonymous true")
         else:
@@ -152,6 +181,8 @@ class MqttRecorder:
         self._client.on_message = self._on_message
         if auth is not None:
             self._client.username_pw_set(*auth)
+        if broker.tls is not None:
+            self._client.tls_set(ca_certs=str(broker.tls.ca))
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         client.subscribe(self.topic_filter, qos=2)
@@ -202,10 +233,10 @@ class MqttRecorder:
         return [(m.topic, m.payload[:80], m.retain) for m in self.messages()]
 
 
-def _broker(tmp_path: Path, password_file: Path | None = None) -> Iterator[Mosquitto]:
+def _broker(tmp_path: Path, password_file: Path | None = None, tls: TlsFiles | None = None) -> Iterator[Mosquitto]:
     workdir = tmp_path / "mosquitto"
     workdir.mkdir(exist_ok=True)
-    broker = Mosquitto(workdir, password_file=password_file)
+    broker = Mosquitto(workdir, password_file=password_file, tls=tls)
     broker.start()
     try:
         yield broker
@@ -230,6 +261,12 @@ def mosquitto_auth(tmp_path: Path) -> Iterator[Mosquitto]:
     subprocess.run([MOSQUITTO_PASSWD, "-c", "-b", str(password_file), MQTT_USER, MQTT_PASSWORD], check=True)
     password_file.chmod(0o600)
     yield from _broker(tmp_path, password_file)
+
+
+@pytest.fixture
+def mosquitto_tls(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A mosquitto speaking only TLS; ``.tls.ca`` is the CA file clients need."""
+    yield from _broker(tmp_path, tls=TlsFiles.create(tmp_path / "tls"))
 
 
 @pytest.fixture

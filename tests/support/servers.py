@@ -7,6 +7,7 @@ connection: a stalled camera), and is stopped at fixture teardown.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import socket
@@ -176,6 +177,7 @@ class MjpegServer(_HttpCamera):
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frameboundary")
                 self.end_headers()
+                self.close_connection = True  # at stop(), the client must see the stream end
                 try:
                     camera._stream(self.wfile)
                 except OSError:
@@ -236,7 +238,6 @@ class SnapshotServer(_HttpCamera):
     def authorized(self, method: str, header: str) -> bool:
         scheme, _, value = header.partition(" ")
         if self.auth == "basic":
-            import base64
             expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
             return scheme.lower() == "basic" and value.strip() == expected
         return scheme.lower() == "digest" and self._digest_ok(method, _parse_digest(value))
