@@ -6,7 +6,8 @@ The first build is the baseline (default: this interpreter's dlib, i.e.
 dlib-bin); the default second is the sdist-built dlib in /tmp/vsdist, skipped
 with a note if that interpreter cannot import dlib. Every build runs in its own
 process on the same 640×480 image and the same model files, in the same run,
-so ratios compare like with like on a possibly busy machine. Workers need only
+so ratios compare like with like on a possibly busy machine; builds alternate
+over ``--rounds`` and each keeps its fastest round. Workers need only
 dlib and numpy.
 """
 
@@ -125,6 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", action="append", help="NAME=/path/to/python (first one is the baseline)")
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=2, help="builds alternate; each keeps its fastest round")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.worker:
@@ -136,8 +138,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         args = [str(_prepare_image(Path(folder))), str(model_path("landmarks_small")), str(model_path("encoder"))]
         args += ["--repeat", str(options.repeat)]
-        results = {b.split("=", 1)[0]: _measure(b.split("=", 1)[1], args) for b in builds}
+        results = _alternate(dict(b.split("=", 1) for b in builds), args, options.rounds)
     _report(results)
+
+
+def _alternate(builds: dict[str, str], args: list[str], rounds: int) -> dict[str, dict | str]:
+    """Measure builds in turn, ``rounds`` times, so a burst of load elsewhere hits both alike."""
+    best: dict[str, dict | str] = {}
+    for _ in range(max(rounds, 1)):
+        for name, python in builds.items():
+            result = _measure(python, args)
+            kept = best.get(name)
+            if kept is None or (isinstance(result, dict) and (isinstance(kept, str) or _cost(result) < _cost(kept))):
+                best[name] = result
+    return best
+
+
+def _cost(result: dict) -> float:
+    return result["hog_ms"] + result["encode_ms"]
 
 
 if __name__ == "__main__":

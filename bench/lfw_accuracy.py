@@ -134,7 +134,7 @@ def score(name: str, pairs: list[Pair], encodings: dict[Path, np.ndarray | None]
             no_face_pairs += 1
             continue
         correct[pair.same] += int((float(np.linalg.norm(a - b)) <= tolerance) == pair.same)
-    missing = sorted(path.stem for path, e in encodings.items() if e is None)
+    missing = sorted(path.stem + ("" if path.exists() else " (file missing)") for path, e in encodings.items() if e is None)
     same = sum(p.same for p in pairs)
     return Result(name, correct[True], correct[False], same, len(pairs) - same, no_face_pairs, missing, seconds, len(encodings))
 

@@ -22,21 +22,33 @@ from face01d.vision.types import Face
 
 # Gallery images are encoded once and cached, so they get the thorough
 # detector whatever the live one is tuned to: HOG with one upsampling pass at
-# full resolution (face_recognition's default).
+# full resolution (face_recognition's default), and where HOG finds nothing in
+# a small image, dlib's CNN. FACE01 galleries are often tight crops (224 px)
+# in which HOG sees no face but the CNN does, at ~2 s each, once.
 GALLERY_DETECTOR = DetectorConfig(kind=DetectorKind.HOG, upsampling=1, max_faces=100)
+GALLERY_FALLBACK_DETECTOR = DetectorConfig(kind=DetectorKind.CNN, upsampling=1, max_faces=100)
+GALLERY_FALLBACK_MAX_PIXELS = 640 * 480  # the CNN costs ~30 s per megapixel on a CPU
 
 
 def gallery_settings_key(config: GalleryConfig) -> str:
     """Everything an encoding depends on; a change invalidates the cache."""
-    detector = GALLERY_DETECTOR
-    return f"dlib-resnet;landmarks={config.landmarks};jitters={config.jitters};detector={detector.kind.value}-up{detector.upsampling}"
+    detector, fallback = GALLERY_DETECTOR, GALLERY_FALLBACK_DETECTOR
+    return (
+        f"dlib-resnet;landmarks={config.landmarks};jitters={config.jitters};"
+        f"detector={detector.kind.value}-up{detector.upsampling};"
+        f"fallback={fallback.kind.value}-up{fallback.upsampling}-max{GALLERY_FALLBACK_MAX_PIXELS}"
+    )
 
 
 def gallery_encoder(config: GalleryConfig) -> Callable[[np.ndarray], Sequence[Face]]:
     """The ``encode_faces`` step the gallery builder calls for each RGB image."""
 
     def encode(rgb: np.ndarray) -> Sequence[Face]:
-        return analyzer_for_thread(GALLERY_DETECTOR, config.landmarks, config.jitters).analyze(rgb, color="rgb")
+        faces = analyzer_for_thread(GALLERY_DETECTOR, config.landmarks, config.jitters).analyze(rgb, color="rgb")
+        if faces or rgb.shape[0] * rgb.shape[1] > GALLERY_FALLBACK_MAX_PIXELS:
+            return faces
+        fallback = analyzer_for_thread(GALLERY_FALLBACK_DETECTOR, config.landmarks, config.jitters)
+        return fallback.analyze(rgb, color="rgb")
 
     return encode
 

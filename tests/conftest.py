@@ -30,6 +30,12 @@ def require_data(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Gallery caches (and anything else XDG) of this run, daemons included, stay in a temp dir."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture(scope="session")
 def data() -> "DataPaths":
     return DataPaths()

@@ -73,7 +73,7 @@ class GalleryConfig(Section):
     similar_percentage: Annotated[float, Field(gt=0.0, lt=100.0)] | None = None
     landmarks: Literal["small", "large"] = "small"  # dlib 5-point or 68-point model
     jitters: Annotated[int, Field(ge=1, le=100)] = 1
-    cache_dir: Path | None = None  # None: <gallery>/.face01d-cache
+    cache_dir: Path | None = None  # None: $CACHE_DIRECTORY or ~/.cache/face01d/gallery-<hash of path>
 
     @model_validator(mode="after")
     def _one_threshold(self) -> GalleryConfig:

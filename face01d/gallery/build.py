@@ -17,7 +17,14 @@ import numpy as np
 import structlog
 
 from face01d.errors import GalleryError, ImageReadError
-from face01d.gallery.cache import CacheCorrupt, CachedResult, file_digest, load_cache, save_cache
+from face01d.gallery.cache import (
+    CacheCorrupt,
+    CachedResult,
+    default_cache_dir,
+    file_digest,
+    load_cache,
+    save_cache,
+)
 from face01d.gallery.layout import CACHE_DIRNAME, GalleryEntry, scan_gallery
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.vision.types import Face
@@ -53,7 +60,8 @@ def load_gallery(
     progress: Progress | None = None,
 ) -> tuple[Gallery, GalleryReport]:
     """``build_gallery`` with the paths of the ``[gallery]`` config section."""
-    return build_gallery(config.path, encode_faces, settings_key, cache_dir=config.cache_dir, progress=progress)
+    cache_dir = config.cache_dir or default_cache_dir(config.path)
+    return build_gallery(config.path, encode_faces, settings_key, cache_dir=cache_dir, progress=progress)
 
 
 def build_gallery(

@@ -33,6 +33,19 @@ ENCODING_SIZE = 128
 _CHUNK = 1 << 20
 
 
+
+def default_cache_dir(gallery: Path) -> Path:
+    """Where a gallery's cache lives unless ``[gallery].cache_dir`` says otherwise.
+
+    Not inside the gallery: that folder may be read-only, shared or synced
+    between machines. systemd's CacheDirectory, else the XDG cache folder,
+    one sub-folder per gallery path.
+    """
+    base = os.environ.get("CACHE_DIRECTORY", "").split(":")[0] or os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if base else Path.home() / ".cache"
+    digest = hashlib.sha256(str(Path(gallery).resolve()).encode("utf-8")).hexdigest()[:16]
+    return root / "face01d" / f"gallery-{digest}"
+
 @dataclass(frozen=True, slots=True)
 class CachedResult:
     """What encoding one file's content gave: the face count, and the

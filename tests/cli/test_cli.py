@@ -30,6 +30,7 @@ def test_detect_names_obama_and_biden(data) -> None:
     for record in records:
         assert set(record) == {"source", "frame", "box", "name", "distance", "percentage"}
         assert 0 < record["distance"] and 90 < record["percentage"] <= 100
+    assert not list(data.knn_train.glob(".face01d*")), "the gallery's cache must not be written into the gallery"
 
 
 def test_detect_without_gallery_prints_boxes(data) -> None:
@@ -89,6 +90,12 @@ def test_gallery_list_round_trips_japanese_names(data) -> None:
     assert people["麻生太郎"]["images"] == 3
     assert people["金正恩"]["default"].endswith("金正恩_default.png")
     assert "金正恩" in result.stdout  # not \\u-escaped: readable in a pipe
+
+
+def test_gallery_check_accepts_the_face01_sample_gallery(data) -> None:
+    result = face01d("gallery", "check", data.face01_gallery)  # two tight crops only dlib's CNN finds
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "gallery ok" in result.stdout
 
 
 def test_gallery_check_reports_a_faceless_image(tmp_path: Path, data) -> None:
