@@ -18,14 +18,14 @@ import pytest
 class DaemonProcess:
     """``python -m face01d run`` in a subprocess, stdout/stderr captured to files."""
 
-    def __init__(self, config_path: Path, args: tuple[str, ...] = ("--stdout",)) -> None:
+    def __init__(self, config_path: Path, args: tuple[str, ...] = ("--stdout",), env: dict[str, str] | None = None) -> None:
         self.config_path = config_path
         self.stdout_path = config_path.with_suffix(".stdout")
         self.stderr_path = config_path.with_suffix(".stderr")
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "face01d", "run", "-c", str(config_path), *args],
-                stdout=out, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=out, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             )
 
     @property
@@ -118,8 +118,8 @@ def run_daemon() -> Iterator[Callable[..., DaemonProcess]]:
     """Start daemons; every one still running is killed at teardown."""
     started: list[DaemonProcess] = []
 
-    def start(config_path: Path, *args: str) -> DaemonProcess:
-        daemon = DaemonProcess(config_path, args or ("--stdout",))
+    def start(config_path: Path, *args: str, env: dict[str, str] | None = None) -> DaemonProcess:
+        daemon = DaemonProcess(config_path, args or ("--stdout",), env)
         started.append(daemon)
         return daemon
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import stat
 import time
 from pathlib import Path
@@ -136,3 +137,24 @@ def test_start_up_failures_have_their_exit_code(data, daemon_config, run_daemon,
     daemon = run_daemon(daemon_config([video_camera(data)], **broken))
     assert daemon.wait(60) == 5
     assert message in daemon.stderr and "Traceback" not in daemon.stderr
+
+
+def test_systemd_notify_ready_watchdog_status_stopping(data, daemon_config, run_daemon, tmp_path: Path):
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(60)
+        env = {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}
+        daemon = run_daemon(daemon_config([live_video(data)]), env=env)
+        received: list[str] = []
+        while not any("WATCHDOG=1" in m for m in received) or not any("READY=1" in m for m in received):
+            received.append(sock.recv(4096).decode())
+        assert any(m.startswith("READY=1") and "STATUS=watching 1 camera" in m for m in received), received
+        first_watchdog = len(received)
+        while sum("WATCHDOG=1" in m for m in received[first_watchdog - 1:]) < 3:  # kept alive every 0.5 s
+            received.append(sock.recv(4096).decode())
+        daemon.signal(signal.SIGTERM)
+        while "STOPPING=1" not in received[-1]:
+            received.append(sock.recv(4096).decode())
+        assert daemon.wait(30) == 0
+    assert any(m.startswith("STATUS=door:") and "read" in m for m in received), received
