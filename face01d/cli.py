@@ -127,19 +127,26 @@ def gallery() -> None:
     """Build, list and check a gallery folder."""
 
 
+def _build_gallery(ctx: click.Context, directory: Path) -> tuple[str, list[str]]:
+    """Build with a progress bar; the gallery and one line per image left out."""
+    from face01d.oneshot import build_with_progress, report_lines
+
+    configure_logging(ctx.obj["log_level"] or "warning", LogFormat.AUTO, all_to_stderr=True)
+    built, report = build_with_progress(GalleryConfig(path=directory))
+    summary = f"{len(built.people)} people, {len(built)} encodings ({len(report.encoded_now)} encoded now)"
+    return summary, report_lines(report)
+
+
 @gallery.command("build")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.pass_context
 @reports_errors
 def gallery_build(ctx: click.Context, directory: Path) -> None:
     """Encode every image (cached) and print what was left out."""
-    from face01d.oneshot import build_with_progress, report_lines
-
-    configure_logging(ctx.obj["log_level"] or "warning", LogFormat.AUTO, all_to_stderr=True)
-    built, report = build_with_progress(GalleryConfig(path=directory))
-    for line in report_lines(report):
+    summary, problems = _build_gallery(ctx, directory)
+    for line in problems:
         click.echo(line, err=True)
-    click.echo(f"{len(built.people)} people, {len(built)} encodings ({len(report.encoded_now)} encoded now)")
+    click.echo(summary)
 
 
 @gallery.command("list")
@@ -159,11 +166,7 @@ def gallery_list(directory: Path) -> None:
 @reports_errors
 def gallery_check(ctx: click.Context, directory: Path) -> None:
     """Like build, but exit 5 if any image was left out or skipped."""
-    from face01d.oneshot import build_with_progress, report_lines
-
-    configure_logging(ctx.obj["log_level"] or "warning", LogFormat.AUTO, all_to_stderr=True)
-    _, report = build_with_progress(GalleryConfig(path=directory))
-    problems = report_lines(report)
+    _, problems = _build_gallery(ctx, directory)
     for line in problems:
         click.echo(line)
     if problems:
