@@ -10,7 +10,6 @@ fleet of cameras that lost their network does not reconnect in lock-step.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import structlog
 
+from face01d.backoff import Backoff
 from face01d.capture.frame import Frame
 from face01d.capture.http_source import MjpegSource, SnapshotSource
 from face01d.capture.opencv_source import OpenCVSource
@@ -66,21 +66,6 @@ class FrameGate:
         behind = now - self._next_at >= self._period  # after a gap, restart the grid at now
         self._next_at = (now if behind else self._next_at) + self._period
         return True
-
-
-class Backoff:
-    """Exponential backoff with full jitter: a random delay in [0, min(cap, start·2ⁿ)]."""
-
-    def __init__(self, start: float, cap: float) -> None:
-        self.start, self.cap, self.attempt = start, cap, 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.cap, self.start * 2 ** min(self.attempt, 30))
-        self.attempt += 1
-        return random.uniform(0, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class _Stalled(Exception):

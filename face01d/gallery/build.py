@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import structlog
@@ -25,12 +24,10 @@ from face01d.gallery.cache import (
     load_cache,
     save_cache,
 )
+from face01d.config.models import GalleryConfig
 from face01d.gallery.layout import CACHE_DIRNAME, GalleryEntry, scan_gallery
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.vision.types import Face
-
-if TYPE_CHECKING:  # config.models imports gallery.threshold: no runtime import back
-    from face01d.config.models import GalleryConfig
 
 log = structlog.get_logger(__name__)
 

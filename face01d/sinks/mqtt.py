@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import math
-import random
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from face01d.backoff import full_jitter
 from face01d.config.models import MqttConfig
 from face01d.errors import ConfigError
 from face01d.events.model import Event
@@ -44,7 +44,6 @@ log = structlog.get_logger(__name__)
 # Module level so tests can shorten them (Home Assistant's mqtt component does the same).
 RECONNECT_MIN_S = 1.0
 RECONNECT_MAX_S = 60.0
-RECONNECT_JITTER = 0.25  # ± fraction, so a fleet of nodes does not reconnect in step
 AUTH_RETRY_S = 300.0  # bad credentials: retry this rarely, do not hammer the broker
 CLIENT_TIMEOUT_S = 10.0  # one publish / CONNACK wait
 STOP_FLUSH_FRACTION = 0.6  # share of stop()'s timeout spent flushing events
@@ -73,12 +72,6 @@ class _Message:
     @property
     def expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= time.monotonic()
-
-
-def backoff_delay(failures: int) -> float:
-    """Exponential backoff with jitter: 1, 2, 4 … capped at RECONNECT_MAX_S."""
-    base = min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2 ** min(failures, 30))
-    return base * (1 + random.uniform(-RECONNECT_JITTER, RECONNECT_JITTER))
 
 
 def is_auth_refusal(exc: aiomqtt.MqttError) -> bool:
@@ -305,7 +298,7 @@ class MqttSink:
         if exc is not None and is_auth_refusal(exc):
             self._log_down("mqtt.auth_failed", exc, AUTH_RETRY_S, error=True)
             return AUTH_RETRY_S
-        delay = backoff_delay(self._failures)
+        delay = full_jitter(self._failures, RECONNECT_MIN_S, RECONNECT_MAX_S)
         self._failures += 1
         event = "mqtt.connection_lost" if self._connected else "mqtt.unreachable"
         self._log_down(event, exc, delay, error=False)

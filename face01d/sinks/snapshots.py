@@ -170,6 +170,7 @@ class SnapshotWriter:
         self._failing: set[str] = set()
         self._closed = False
         self._prune_soon = asyncio.Event()
+        self._disk = asyncio.Lock()  # retention never runs while a file is written: it removes empty folders
         self._written_since_prune = 0
         self.stats: dict[str, int] = {"written": 0, "dropped": 0, "failed": 0, "bytes": 0, "pruned": 0}
 
@@ -243,7 +244,8 @@ class SnapshotWriter:
         while True:
             job = await self._queue.get()
             try:
-                outcomes = await asyncio.to_thread(write_job, job, quality)
+                async with self._disk:
+                    outcomes = await asyncio.to_thread(write_job, job, quality)
                 for outcome in outcomes:
                     self._account(outcome)
             except Exception:  # a bug must not end snapshotting for months
@@ -279,9 +281,10 @@ class SnapshotWriter:
             self._prune_soon.clear()
             self._written_since_prune = 0
             try:
-                result = await asyncio.to_thread(
-                    prune, self._root, config.retention_days, config.max_mb, time.time()
-                )
+                async with self._disk:
+                    result = await asyncio.to_thread(
+                        prune, self._root, config.retention_days, config.max_mb, time.time()
+                    )
                 self.stats["pruned"] += result.deleted
                 if result.deleted or result.errors:
                     log.info("snapshot retention", deleted=result.deleted, freed_bytes=result.freed,
