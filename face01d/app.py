@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 EXPIRE_INTERVAL_S = 1.0  # how often presence timeouts are checked
 STATUS_INTERVAL_S = 30.0  # status log / systemd STATUS when no watchdog asks for more
+SNAPSHOT_PUBLISH_TASK = "snapshot-publish"
 
 
 def run_daemon(config: Config, config_path: Path | None, *, once: bool = False, stdout_events: bool = False) -> int:
@@ -239,7 +240,7 @@ class Daemon:
         elif event.type is EventType.LEFT:
             self._mqtt.set_presence(event.camera, event.name, False)
         if self.config.mqtt.publish_snapshots and frame is not None:
-            self._spawn(self._publish_snapshot(event.camera, frame), "snapshot-publish")
+            self._spawn(self._publish_snapshot(event.camera, frame), SNAPSHOT_PUBLISH_TASK)
 
     async def _publish_snapshot(self, camera: str, frame: Frame) -> None:
         jpeg = await asyncio.to_thread(encode_jpeg, frame.image, self.config.snapshots.jpeg_quality)
@@ -251,6 +252,7 @@ class Daemon:
     async def _shutdown(self) -> None:
         timeout = self.config.daemon.shutdown_timeout_s
         await self._stage("capture", self._stop_cameras(), timeout)
+        await self._stage("snapshot publishing", self._finish_snapshot_publishing(), timeout)
         for task in list(self._background):
             task.cancel()
         self._clear_presence()
@@ -262,6 +264,11 @@ class Daemon:
         for pipeline in self._pipelines:
             log.info("camera report", camera=pipeline.name, **pipeline.stats())
         log.info("stopped", node=self.config.daemon.node_id)
+
+    async def _finish_snapshot_publishing(self) -> None:
+        """Snapshots being encoded for MQTT are events already accepted: let them out."""
+        pending = [task for task in self._background if task.get_name() == SNAPSHOT_PUBLISH_TASK]
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _stop_cameras(self) -> None:
         for pipeline in self._pipelines:

@@ -35,7 +35,8 @@ def assert_event_schema(event: dict) -> None:
 
 def test_sample_video_recognises_kim_and_publishes(data, daemon_config, run_daemon, mosquitto, mqtt_recorder):
     recorder = mqtt_recorder(mosquitto, "#")
-    daemon = run_daemon(daemon_config([video_camera(data)], broker=mosquitto), "--stdout", "--once")
+    config = daemon_config([video_camera(data)], broker=mosquitto, mqtt={"publish_snapshots": True})
+    daemon = run_daemon(config, "--stdout", "--once")
     assert daemon.wait(240) == 0, daemon.stderr[-3000:]
 
     events = daemon.events()
@@ -54,6 +55,8 @@ def test_sample_video_recognises_kim_and_publishes(data, daemon_config, run_daem
     statuses = recorder.payloads("face01/e2e/status")
     assert statuses[0] == "online" and statuses[-1] == "offline"
     assert "ON" in recorder.payloads("face01/e2e/door/person/金正恩")
+    snapshots = [m for m in recorder.messages("face01/e2e/door/snapshot")]
+    assert snapshots and snapshots[0].payload[:2] == b"\xff\xd8" and not snapshots[0].retain  # a JPEG
 
 
 def test_events_on_stdout_logs_on_stderr(data, daemon_config, run_daemon):
