@@ -21,6 +21,7 @@ import uvloop
 
 from face01d.capture.frame import Frame
 from face01d.config.models import CameraConfig, CameraKind, Config
+from face01d.errors import ExitCode
 from face01d.events.model import Event, EventType
 from face01d.lock import InstanceLock, default_lock_dir, lock_path_for
 from face01d.pipeline import CameraPipeline
@@ -70,7 +71,15 @@ class Daemon:
         finally:
             await self._shutdown()
             self._lock.release()
-        return 0
+        return self._exit_code()
+
+    def _exit_code(self) -> int:
+        """0, or with ``--once`` (batch work) 4 when a video file could not be read."""
+        failed = [p.name for p in self._pipelines if p.config.kind is CameraKind.FILE and p.camera.stats.error]
+        if self.once and failed:
+            log.error("some video files could not be read", cameras=failed)
+            return int(ExitCode.INPUT)
+        return int(ExitCode.OK)
 
     # --- start-up -----------------------------------------------------------------
 

@@ -133,6 +133,15 @@ def test_dead_broker_still_prints_events(data, daemon_config, run_daemon, mosqui
     assert any("mqtt" in record["event"] for record in warnings), warnings
 
 
+def test_an_unreadable_video_file_ends_its_camera_and_once_exits_4(data, daemon_config, run_daemon, tmp_path):
+    cameras = [video_camera(data, frame_skip=29), {"name": "gone", "source": str(tmp_path / "missing.mp4")}]
+    daemon = run_daemon(daemon_config(cameras), "--stdout", "--once")
+    assert daemon.wait(240) == 4, daemon.stderr[-3000:]
+    assert [e["name"] for e in daemon.events() if e["type"] == "recognized"] == ["金正恩"]  # the other camera ran
+    failures = [r for r in daemon.logs() if r["event"] == "camera failure"]
+    assert failures and str(tmp_path / "missing.mp4") in json.dumps(failures, ensure_ascii=False)
+
+
 @pytest.mark.parametrize("broken, message", [
     ({"gallery": {"path": "/nonexistent/gallery"}}, "gallery folder not found: /nonexistent/gallery"),
 ])
