@@ -21,11 +21,13 @@ import uvloop
 
 from face01d.capture.frame import Frame
 from face01d.config.models import CameraConfig, CameraKind, Config
-from face01d.errors import ExitCode
+from face01d.errors import ExitCode, Face01dError
 from face01d.events.model import Event, EventType
-from face01d.lock import InstanceLock, default_lock_dir, lock_path_for
+from face01d.gallery.model import Gallery
+from face01d.gallery_keeper import GalleryKeeper
+from face01d.lock import InstanceLock, default_lock_dir, lock_path_for, usb_device_key
 from face01d.pipeline import CameraPipeline
-from face01d.recognizer import Recognizer, open_gallery
+from face01d.recognizer import Recognizer
 from face01d.sinks.base import Sink
 from face01d.sinks.mqtt import MqttSink
 from face01d.sinks.snapshots import SnapshotWriter, encode_jpeg
@@ -37,6 +39,12 @@ log = structlog.get_logger(__name__)
 EXPIRE_INTERVAL_S = 1.0  # how often presence timeouts are checked
 STATUS_INTERVAL_S = 30.0  # status log / systemd STATUS when no watchdog asks for more
 SNAPSHOT_PUBLISH_TASK = "snapshot-publish"
+INNER_TIMEOUT_SHARE = 0.9  # of shutdown_timeout_s, for each sink's own stop()
+GALLERY_PROGRESS_GRACE_US = 60_000_000  # each gallery image extends systemd's start timeout by this
+
+
+class StartupAbandoned(Exception):
+    """A stop signal arrived before the daemon had finished starting."""
 
 
 def run_daemon(config: Config, config_path: Path | None, *, once: bool = False, stdout_events: bool = False) -> int:
@@ -62,19 +70,25 @@ class Daemon:
         self._recognizer: Recognizer | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._camera_tasks: list[asyncio.Task[None]] = []
+        self._gallery = GalleryKeeper(config.gallery, self._gallery_progress)
+        self._fatal: ExitCode | None = None
 
     async def run(self) -> int:
         self._acquire_locks()
         try:
             await self._start()
             await self._wait_until_done()
+        except StartupAbandoned as reason:
+            log.info("start-up abandoned", reason=str(reason))
         finally:
             await self._shutdown()
             self._lock.release()
         return self._exit_code()
 
     def _exit_code(self) -> int:
-        """0, or with ``--once`` (batch work) 4 when a video file could not be read."""
+        """0; a fatal error's code; with ``--once`` (batch work) 4 when a video file could not be read."""
+        if self._fatal is not None:
+            return int(self._fatal)
         failed = [p.name for p in self._pipelines if p.config.kind is CameraKind.FILE and p.camera.stats.error]
         if self.once and failed:
             log.error("some video files could not be read", cameras=failed)
@@ -90,32 +104,26 @@ class Daemon:
         self._lock.acquire(config_lock, f"config {config_key}")
         for camera in self.config.cameras:
             if camera.enabled and camera.kind is CameraKind.USB:
-                device = f"usb:{camera.source}"
-                self._lock.acquire(lock_path_for(device, lock_dir), f"camera {camera.name} ({camera.source})")
+                device = usb_device_key(camera.source)
+                self._lock.acquire(lock_path_for(device, lock_dir), f"camera {camera.name} ({device})")
 
     async def _start(self) -> None:
-        self._recognizer = await self._load_recognizer()
+        self._install_signal_handlers()  # a SIGHUP/SIGTERM during a long gallery build is not fatal
+        gallery = await self._gallery.load()
+        self._recognizer = Recognizer(self.config.detector, self.config.gallery, gallery)
         await self._start_sinks()
         cameras = [camera for camera in self.config.cameras if camera.enabled]
         self._pipelines = [self._pipeline(camera) for camera in cameras]
-        self._install_signal_handlers()
         self.notifier.notify(READY=1, STATUS=f"watching {len(cameras)} camera(s)")
         log.info("daemon started", node=self.config.daemon.node_id, cameras=[c.name for c in cameras],
                  people=len(self._recognizer.gallery.people), workers=self.config.daemon.worker_threads)
 
-    async def _load_recognizer(self) -> Recognizer:
-        gallery_config = self.config.gallery
-        loop = asyncio.get_running_loop()
-        gallery, report = await loop.run_in_executor(self._executor, open_gallery, gallery_config)
-        log.info("gallery loaded", path=str(gallery_config.path), people=len(gallery.people),
-                 encodings=len(gallery), encoded_now=len(report.encoded_now), left_out=report.left_out)
-        for path in report.no_face:
-            log.warning("gallery image has no face, left out", path=str(path))
-        for path, count in report.multiple_faces:
-            log.warning("gallery image has several faces, left out", path=str(path), faces=count)
-        for path, reason in report.unreadable:
-            log.warning("gallery image unreadable, left out", path=str(path), reason=reason)
-        return Recognizer(self.config.detector, gallery_config, gallery)
+    def _gallery_progress(self, done: int, total: int) -> None:
+        """From the gallery thread: keep systemd's start-up timeout from killing a long build,
+        and abandon the build between two images once a stop was asked for."""
+        if self.stopping.is_set():
+            raise StartupAbandoned("stop requested while the gallery was being encoded")
+        self.notifier.notify(EXTEND_TIMEOUT_USEC=GALLERY_PROGRESS_GRACE_US, STATUS=f"encoding gallery {done}/{total}")
 
     async def _start_sinks(self) -> None:
         if self._stdout_events:
@@ -164,21 +172,21 @@ class Daemon:
         self.stopping.set()
 
     def request_reload(self) -> None:
-        self._spawn(self._reload_gallery(), "reload-gallery")
-
-    async def _reload_gallery(self) -> None:
-        try:
-            recognizer = await self._load_recognizer()
-        except Exception as error:  # a broken gallery edit must not take the daemon down
-            log.error("gallery reload failed, keeping the old gallery", error=str(error))
+        if self._recognizer is None:
+            log.info("gallery reload ignored: still loading")
             return
+        self._spawn(self._gallery.reload(self._install_gallery), "reload-gallery")
+
+    def _install_gallery(self, gallery: Gallery) -> None:
         assert self._recognizer is not None
-        self._recognizer.replace_gallery(recognizer.gallery)
+        self._recognizer.replace_gallery(gallery)
         if self._mqtt is not None:
-            self._mqtt.update_people(list(recognizer.gallery.people))
+            self._mqtt.update_people(list(gallery.people))
 
     async def _wait_until_done(self) -> None:
         cameras = [asyncio.create_task(p.run(), name=f"camera:{p.name}") for p in self._pipelines]
+        for task in cameras:
+            task.add_done_callback(self._task_ended)
         self._camera_tasks = cameras
         self._spawn(self._expire_loop(), "expire")
         self._spawn(self._status_loop(), "status")
@@ -195,13 +203,27 @@ class Daemon:
         task = asyncio.create_task(coroutine, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._task_ended)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """No task dies silently; face01d's own errors (a model that will not load) stop the daemon."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        log.error("task failed", task=task.get_name(), error=repr(error), exc_info=error)
+        if isinstance(error, Face01dError):
+            self._fatal = error.exit_code
+            self.request_stop(f"{task.get_name()} failed")
 
     async def _expire_loop(self) -> None:
         while True:
             await asyncio.sleep(EXPIRE_INTERVAL_S)
             now = time.time()
             for pipeline in self._pipelines:
-                pipeline.expire(now)
+                try:
+                    pipeline.expire(now)
+                except Exception:  # one camera's bug must not end "left" events for all
+                    log.exception("presence expiry failed", camera=pipeline.name)
 
     async def _status_loop(self) -> None:
         interval = min(self.notifier.watchdog_interval() or STATUS_INTERVAL_S, STATUS_INTERVAL_S)
@@ -218,8 +240,8 @@ class Daemon:
         parts = []
         for pipeline in self._pipelines:
             stats = pipeline.stats()
-            parts.append(f"{pipeline.name}: {stats.get('read', 0)} read, {stats['analysed']} analysed, "
-                         f"{stats.get('dropped', 0)} dropped")
+            parts.append(f"{pipeline.name}: {stats['frames_read']} read, {stats['analysed']} analysed, "
+                         f"{stats['frames_dropped']} dropped")
         return "; ".join(parts) or "no cameras"
 
     def _camera_status(self, camera: str, online: bool) -> None:
@@ -265,11 +287,13 @@ class Daemon:
         for task in list(self._background):
             task.cancel()
         self._clear_presence()
+        inner = timeout * INNER_TIMEOUT_SHARE  # a sink's own deadline comes before the stage's
         for sink in self._sinks:
-            await self._stage(type(sink).__name__, sink.stop(timeout), timeout)
+            await self._stage(type(sink).__name__, sink.stop(inner), timeout)
         if self._snapshots is not None:
-            await self._stage("snapshots", self._snapshots.stop(timeout), timeout)
+            await self._stage("snapshots", self._snapshots.stop(inner), timeout)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._gallery.close()
         for pipeline in self._pipelines:
             log.info("camera report", camera=pipeline.name, **pipeline.stats())
         log.info("stopped", node=self.config.daemon.node_id)
@@ -280,8 +304,7 @@ class Daemon:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _stop_cameras(self) -> None:
-        for pipeline in self._pipelines:
-            await pipeline.stop_capture()
+        await asyncio.gather(*(pipeline.stop_capture() for pipeline in self._pipelines))
         await asyncio.gather(*self._camera_tasks, return_exceptions=True)
 
     def _clear_presence(self) -> None:

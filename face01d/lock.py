@@ -27,6 +27,12 @@ def default_lock_dir() -> Path:
     return Path(tempfile.gettempdir())
 
 
+def usb_device_key(source: str | int) -> str:
+    """One lock name per device, however the config spells it (0, "0", "/dev/video0")."""
+    text = str(source)
+    return f"/dev/video{text}" if text.isdigit() else text
+
+
 def lock_path_for(key: str, lock_dir: Path) -> Path:
     """A stable, readable file name for whatever ``key`` names (a path, a device)."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", key)[-40:].strip("_")
@@ -42,7 +48,8 @@ class InstanceLock:
 
     def acquire(self, path: Path, what: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        # O_NOFOLLOW: in a shared /tmp, a planted symlink must not redirect the truncate below
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -113,12 +113,15 @@ def build_with_progress(config: GalleryConfig) -> tuple[Gallery, GalleryReport]:
         return open_gallery(config, progress)
 
 
+HARMLESS_SKIPS = frozenset({"face01d cache folder", "hidden"})  # .DS_Store is not a user's mistake
+
+
 def report_lines(report: GalleryReport) -> list[str]:
     """One human-readable line per image that was left out or skipped."""
     lines = [f"{path}: no face found, left out" for path in report.no_face]
     lines += [f"{path}: {count} faces, left out (one face per image)" for path, count in report.multiple_faces]
     lines += [f"{path}: unreadable, left out: {reason}" for path, reason in report.unreadable]
-    lines += [f"{path}: skipped: {why}" for path, why in report.skipped if "cache" not in why]
+    lines += [f"{path}: skipped: {why}" for path, why in report.skipped if why not in HARMLESS_SKIPS]
     if report.cache_problem:
         lines.append(f"cache: {report.cache_problem} (rebuilt)")
     return lines

@@ -19,11 +19,14 @@ import structlog
 from face01d.capture.camera import Camera, slot_for
 from face01d.capture.frame import Frame
 from face01d.config.models import CameraConfig, DetectorConfig, EventsConfig
-from face01d.events.model import Event
+from face01d.errors import Face01dError
+from face01d.events.model import Event, EventType
 from face01d.events.presence import PresenceTracker, Sighting
 from face01d.recognizer import Recognizer
 
 log = structlog.get_logger(__name__)
+
+FAILURE_LOG_EVERY = 100  # while frames keep failing, log one failure in this many
 
 Dispatch = Callable[[Event, Frame | None], None]
 StatusCallback = Callable[[str, bool], None]
@@ -49,13 +52,14 @@ class CameraPipeline:
         self.camera = Camera(camera, self.slot, on_status)
         self.tracker = PresenceTracker(events, node, camera.name)
         self.analysed = 0
+        self.failed = 0
+        self._failing_in_a_row = 0
         self._set_area = camera.set_area or detector.set_area
         self._recognizer = recognizer
         self._executor = executor
         self._dispatch = dispatch
         self._on_presence = on_presence
         self._capture: asyncio.Task[None] | None = None
-        self._last_capture = 0.0
         self._stop_requested = False
 
     @property
@@ -68,12 +72,12 @@ class CameraPipeline:
         self._capture = asyncio.create_task(self._capture_then_close(), name=f"capture:{self.name}")
         try:
             while (frame := await self.slot.get()) is not None:
-                await self._analyse(frame)
+                await self._analyse_guarded(frame)
         finally:
             ended_by_itself = not self._stop_requested
             await self.stop_capture()
         if ended_by_itself:  # end of a video file: nobody is seen any more
-            for event in self.tracker.flush(self._last_capture):
+            for event in self.tracker.flush():
                 self._dispatch(event, None)
 
     async def _capture_then_close(self) -> None:
@@ -90,12 +94,29 @@ class CameraPipeline:
             await asyncio.gather(self._capture, return_exceptions=True)
         self.slot.close()
 
+    async def _analyse_guarded(self, frame: Frame) -> None:
+        """One bad frame (or a bug) costs that frame, not the camera, for months of running.
+
+        face01d's own errors (a model that cannot load) are not per frame:
+        they end the camera and reach the daemon, which stops with their code.
+        """
+        try:
+            await self._analyse(frame)
+            self._failing_in_a_row = 0
+        except (Face01dError, asyncio.CancelledError):
+            raise
+        except Exception:
+            self.failed += 1
+            self._failing_in_a_row += 1
+            if self._failing_in_a_row % FAILURE_LOG_EVERY == 1:  # the first, then one in N: no log flood
+                log.exception("frame analysis failed", frame=frame.index, failed=self.failed)
+
     async def _analyse(self, frame: Frame) -> None:
         sightings = await self._recognise(frame)
         self.analysed += 1
-        self._last_capture = frame.captured_at
         for event in self.tracker.observe(sightings, frame.captured_at, frame.width, frame.height):
-            self._dispatch(event, frame)
+            # a "left" is about a face no longer in this frame: no snapshot of it
+            self._dispatch(event, None if event.type is EventType.LEFT else frame)
         if self._on_presence is not None:  # retained presence expires unless refreshed
             self._on_presence(self.name, self.tracker.present)
 
@@ -117,4 +138,4 @@ class CameraPipeline:
 
     def stats(self) -> dict[str, object]:
         """Frames read, analysed and dropped, for the status line and the exit report."""
-        return {**self.camera.stats_dict(), "analysed": self.analysed}
+        return {**self.camera.stats_dict(), "analysed": self.analysed, "analysis_failed": self.failed}

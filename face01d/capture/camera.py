@@ -22,8 +22,9 @@ from face01d.capture.frame import Frame
 from face01d.capture.http_source import MjpegSource, SnapshotSource
 from face01d.capture.opencv_source import OpenCVSource
 from face01d.capture.slot import FrameSlot
-from face01d.capture.source import CameraThread, Source, SourceAuthError, SourceError, redact_url
+from face01d.capture.source import CameraThread, Source, SourceAuthError, SourceError
 from face01d.config.models import CameraConfig, CameraKind
+from face01d.urls import redact_url
 
 BACKOFF_START_S = 0.5  # first reconnect delay (upper bound of the jitter)
 AUTH_RETRY_S = 60.0  # rejected credentials: retry this slowly (they rarely fix themselves)
@@ -132,16 +133,18 @@ class Camera:
             await self._close(source, thread)
 
     async def _play_file(self, source: OpenCVSource) -> None:
-        """Frames are stamped on the file's own timeline (start + index / fps):
-        at ``pace = "none"`` analysis may run faster or slower than real time,
-        and cooldowns and presence must follow the video, not the machine."""
+        """At ``pace = "native"`` a file imitates a live camera: wall-clock stamps.
+        At ``pace = "none"`` analysis runs faster or slower than real time, so
+        frames are stamped on the file's own timeline (start + index / fps) and
+        cooldowns and presence follow the video, not the machine."""
         fps = source.fps or 25.0
         started, started_wall = time.monotonic(), time.time()
+        native = self.config.pace == "native"
         while (image := await source.read()) is not None:
             video_time = self._index / fps
-            if self.config.pace == "native":
+            if native:
                 await asyncio.sleep(max(0.0, started + video_time - time.monotonic()))
-            await self._offer(image, video_time, captured_at=started_wall + video_time)
+            await self._offer(image, video_time, captured_at=None if native else started_wall + video_time)
 
     async def _run_live(self) -> None:
         backoff = Backoff(BACKOFF_START_S, self.config.reconnect_max_s)

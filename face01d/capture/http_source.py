@@ -16,8 +16,9 @@ import cv2
 import httpx
 import numpy as np
 
-from face01d.capture.source import CameraThread, SourceAuthError, SourceError, redact_url
+from face01d.capture.source import CameraThread, SourceAuthError, SourceError
 from face01d.config.models import CameraConfig
+from face01d.urls import redact_url
 
 CONNECT_TIMEOUT_S = 10.0
 MAX_PART_BYTES = 16 * 1024 * 1024  # a bigger "JPEG" is a broken stream, not a frame

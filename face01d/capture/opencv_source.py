@@ -14,8 +14,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import cv2
 import numpy as np
 
-from face01d.capture.source import CameraThread, SourceError, redact_url
+from face01d.capture.source import CameraThread, SourceError
 from face01d.config.models import CameraConfig, CameraKind
+from face01d.urls import redact_url
 
 OPEN_TIMEOUT_MS = 10_000  # RTSP connect + DESCRIBE; module level so tests can shorten it
 FALLBACK_FPS = 25.0  # files whose container gives no frame rate

@@ -8,7 +8,6 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -54,13 +53,3 @@ class CameraThread:
     def shutdown(self) -> None:
         """Let the thread end after its queued calls (a release included); never waits for a stuck call."""
         self._executor.shutdown(wait=False)
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, fit for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))

@@ -11,14 +11,20 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
-from face01d.config.models import CameraKind, Config
+from face01d.config.models import CameraConfig, CameraKind, Config
 from face01d.errors import ConfigError
+from face01d.urls import redact_url
 
 ENV_PREFIX = "FACE01D_"
 ENV_DELIMITER = "__"
@@ -121,12 +127,7 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
     def absolute(value: Path | None) -> Path | None:
         return None if value is None else (base_dir / value.expanduser()).resolve()
 
-    cameras = [
-        camera.model_copy(update={"source": str(absolute(Path(str(camera.source))))})
-        if camera.kind is CameraKind.FILE
-        else camera
-        for camera in config.cameras
-    ]
+    cameras = [_resolve_camera(camera, absolute) for camera in config.cameras]
     return config.model_copy(
         update={
             "daemon": config.daemon.model_copy(update={"lock_file": absolute(config.daemon.lock_file)}),
@@ -142,6 +143,33 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
     )
 
 
+def _resolve_camera(camera: CameraConfig, absolute: Callable[[Path | None], Path | None]) -> CameraConfig:
+    """A file source made absolute; a ``password_file`` read into ``password``.
+
+    Cameras are a list, which FACE01D_* variables cannot address, so a
+    password file is how a camera's secret stays out of config.toml.
+    """
+    update: dict[str, Any] = {}
+    if camera.kind is CameraKind.FILE:
+        update["source"] = str(absolute(Path(str(camera.source))))
+    if camera.password_file is not None:
+        path = absolute(camera.password_file)
+        update["password"] = SecretStr(_read_secret(path, f"camera {camera.name}"))
+        update["password_file"] = None
+    return camera.model_copy(update=update)
+
+
+def _read_secret(path: Path, whose: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the password file of {whose}: {error}") from None
+
+
 def masked(config: Config) -> dict[str, Any]:
-    """The effective configuration as plain data, every secret replaced by ``**********``."""
-    return config.model_dump(mode="json")
+    """The effective configuration as plain data: secrets, and passwords inside URLs, masked."""
+    data = config.model_dump(mode="json")
+    for camera in data["cameras"]:
+        if isinstance(camera["source"], str):
+            camera["source"] = redact_url(camera["source"])
+    return data

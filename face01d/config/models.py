@@ -114,12 +114,15 @@ class CameraConfig(Section):
     snapshot_interval_s: Annotated[float, Field(gt=0)] = 1.0  # snapshot cameras only
     username: str | None = None
     password: SecretStr | None = None
+    password_file: Path | None = None  # read at start; keeps the secret out of this file
     auth: Literal["basic", "digest"] = "basic"
     stall_timeout_s: Annotated[float, Field(gt=0)] = 10.0  # no frame this long → reconnect
     reconnect_max_s: Annotated[float, Field(gt=0)] = 60.0
 
     @model_validator(mode="after")
     def _infer_kind(self) -> CameraConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set either password or password_file, not both")
         if self.kind is None:
             object.__setattr__(self, "kind", infer_camera_kind(self.source))
         return self

@@ -17,9 +17,10 @@ Decisions:
 - ``left`` carries the capture time, box and distance of the last sighting:
   the moment someone was last in view is the best estimate of when they
   left; the time the timeout expired only says when we noticed.
-- Shutdown emits ``left`` for everyone present (``flush``), so a consumer
-  that shows presence (Home Assistant) does not keep a person "home" forever
-  after the daemon stops.
+- The end of a video file emits ``left`` for everyone present (``flush``):
+  nobody is seen any more. A daemon shutdown does not: nobody left, the
+  daemon just stopped looking; it turns the retained presence topics OFF
+  and its availability goes offline instead.
 - A clock stepped backwards (NTP) counts as "cooldown over", so a step can
   never silence a camera for hours.
 """
@@ -116,13 +117,12 @@ class PresenceTracker:
         gone = [name for name, p in self._people.items() if now - p.last_seen >= timeout]
         return [self._left(self._people.pop(name)) for name in gone]
 
-    def flush(self, now: float) -> list[Event]:
-        """``left`` for everyone still present; the daemon calls it at shutdown.
+    def flush(self) -> list[Event]:
+        """``left`` for everyone still present (the source ended).
 
-        ``now`` is accepted for symmetry with ``expire``; like every ``left``,
-        these carry the last-seen time. The unknown cooldown is reset too.
+        Like every ``left``, these carry the last-seen time. The unknown
+        cooldown is reset too.
         """
-        del now  # see docstring
         events = [self._left(presence) for presence in self._people.values()]
         self._people.clear()
         self._last_unknown = None

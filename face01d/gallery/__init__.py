@@ -5,7 +5,13 @@
 """
 
 from face01d.gallery.build import EncodeFaces, build_gallery, load_gallery
-from face01d.gallery.layout import CACHE_DIRNAME, IMAGE_SUFFIXES, GalleryEntry, Scan, scan_gallery
+from face01d.gallery.layout import (
+    CACHE_DIRNAME,
+    IMAGE_SUFFIXES,
+    GalleryEntry,
+    Scan,
+    scan_gallery,
+)
 from face01d.gallery.matching import Match, Matcher
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.gallery.threshold import distance_to_percentage, percentage_to_tolerance

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import structlog
 
+from face01d.config.models import GalleryConfig
 from face01d.errors import GalleryError, ImageReadError
 from face01d.gallery.cache import (
     CacheCorrupt,
@@ -24,7 +25,6 @@ from face01d.gallery.cache import (
     load_cache,
     save_cache,
 )
-from face01d.config.models import GalleryConfig
 from face01d.gallery.layout import CACHE_DIRNAME, GalleryEntry, scan_gallery
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.vision.types import Face
@@ -94,7 +94,9 @@ def build_gallery(
 
 
 def _default_loader() -> ImageLoader:
-    from face01d.vision.image import load_image  # deferred: keeps OpenCV out of import time
+    from face01d.vision.image import (
+        load_image,  # deferred: keeps OpenCV out of import time
+    )
 
     return load_image
 

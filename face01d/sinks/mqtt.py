@@ -353,13 +353,22 @@ class MqttSink:
         while True:
             if self._stop_requested.is_set() and (self._flushed or loop.time() >= self._flush_deadline):
                 return
-            if self._pending:
-                await self._send_state(client)
-            elif self._outbox:
-                await self._send_event(client)
+            if self._pending or self._outbox:
+                await self._send_next(client)
             else:
                 self._wake.clear()
                 await self._wake.wait()
+
+    async def _send_next(self, client: aiomqtt.Client) -> None:
+        """State first, then the oldest event. While stopping, no single publish may
+        outlive the flush deadline: ``offline`` must still be said after it."""
+        send = self._send_state if self._pending else self._send_event
+        if not self._stop_requested.is_set():
+            await send(client)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(self._flush_deadline):
+                await send(client)
 
     @property
     def _flushed(self) -> bool:

@@ -111,3 +111,30 @@ def test_masked_hides_secrets(tmp_path: Path) -> None:
 def test_similar_percentage_sets_tolerance(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "[gallery]\nsimilar_percentage = 99.1\n"))
     assert config.gallery.effective_tolerance == pytest.approx(0.3966, abs=1e-3)
+
+
+def test_camera_password_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "cam.secret").write_text("s3cret\n")
+    text = "[[cameras]]\nname='a'\nsource='rtsp://h/s'\nusername='u'\npassword_file='cam.secret'\n"
+    camera = load_config(write(tmp_path, text)).cameras[0]
+    assert camera.password is not None and camera.password.get_secret_value() == "s3cret"
+
+
+def test_missing_camera_password_file_names_it(tmp_path: Path) -> None:
+    text = "[[cameras]]\nname='a'\nsource='rtsp://h/s'\npassword_file='nope.secret'\n"
+    with pytest.raises(ConfigError, match=r"nope\.secret: cannot read the password file of camera a"):
+        load_config(write(tmp_path, text))
+
+
+def test_camera_password_and_password_file_is_an_error(tmp_path: Path) -> None:
+    text = "[[cameras]]\nname='a'\nsource='rtsp://h/s'\npassword='x'\npassword_file='y'\n"
+    with pytest.raises(ConfigError, match="either password or password_file"):
+        load_config(write(tmp_path, text))
+
+
+def test_masked_hides_passwords_inside_camera_urls(tmp_path: Path) -> None:
+    text = ("[[cameras]]\nname='a'\nsource='rtsp://admin:hunter2@10.0.0.5/s'\n"
+            "[[cameras]]\nname='b'\nkind='snapshot'\nsource='http://cam/snap.cgi?user=admin&pwd=hunter3'\n")
+    dumped = json.dumps(masked(load_config(write(tmp_path, text))))
+    assert "hunter2" not in dumped and "hunter3" not in dumped
+    assert "rtsp://admin:***@10.0.0.5/s" in dumped and "user=admin" in dumped

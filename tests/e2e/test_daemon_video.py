@@ -44,6 +44,7 @@ def test_sample_video_recognises_kim_and_publishes(data, daemon_config, run_daem
     assert [event["name"] for event in recognized] == ["金正恩"]  # once: the cooldown holds while he stays
     assert not {event["name"] for event in events} & (REGISTERED - {"金正恩"})
     assert_event_schema(recognized[0])
+    assert [event["snapshot"] for event in events if event["type"] == "left"] == [None]  # end of file
 
     event_topic = "face01/e2e/door/event"
     published = recorder.wait_for_sync(lambda msgs: any(m.topic == event_topic for m in msgs), timeout=10)
@@ -169,4 +170,4 @@ def test_systemd_notify_ready_watchdog_status_stopping(data, daemon_config, run_
         while "STOPPING=1" not in received[-1]:
             received.append(sock.recv(4096).decode())
         assert daemon.wait(30) == 0
-    assert any(m.startswith("STATUS=door:") and "read" in m for m in received), received
+    assert any(re.fullmatch(r"STATUS=door: \d+ read, \d+ analysed, \d+ dropped", m) for m in received), received

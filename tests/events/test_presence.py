@@ -116,9 +116,9 @@ def test_clock_stepped_backwards_does_not_silence_the_camera():
 def test_flush_gives_left_for_everyone_present_and_resets():
     presence = tracker()
     presence.observe([seen("obama"), seen("biden"), seen(UNKNOWN)], 100.0, 640, 480)
-    assert sorted(kinds(presence.flush(101.0))) == [("left", "biden"), ("left", "obama")]
+    assert sorted(kinds(presence.flush())) == [("left", "biden"), ("left", "obama")]
     assert presence.present == frozenset()
-    assert presence.flush(102.0) == []
+    assert presence.flush() == []
     assert len(presence.observe([seen(UNKNOWN)], 103.0, 640, 480)) == 1
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from face01d.errors import ExitCode, LockedError
-from face01d.lock import InstanceLock, lock_path_for
+from face01d.lock import InstanceLock, lock_path_for, usb_device_key
 
 HOLDER = """
 import sys, time
@@ -55,3 +55,16 @@ def test_lock_names_are_stable_and_distinct(tmp_path: Path) -> None:
     assert lock_path_for("/etc/face01d/a.toml", tmp_path) == lock_path_for("/etc/face01d/a.toml", tmp_path)
     assert lock_path_for("usb:0", tmp_path) != lock_path_for("usb:1", tmp_path)
     assert lock_path_for("usb:/dev/video0", tmp_path).parent == tmp_path
+
+
+def test_one_usb_device_one_lock_however_spelled() -> None:
+    assert usb_device_key(0) == usb_device_key("0") == usb_device_key("/dev/video0") == "/dev/video0"
+
+
+def test_a_planted_symlink_is_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (tmp_path / "x.lock").symlink_to(victim)
+    with pytest.raises(OSError):
+        InstanceLock().acquire(tmp_path / "x.lock", "test")
+    assert victim.read_text() == "precious"
