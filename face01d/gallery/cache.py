@@ -15,15 +15,17 @@ crash while writing leaves the previous cache intact.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import structlog
+
+from face01d.private_files import make_private_dirs, write_private_atomic
 
 log = structlog.get_logger(__name__)
 
@@ -118,19 +120,7 @@ def save_cache(cache_dir: Path, settings_key: str, results: dict[str, CachedResu
         "faces": np.array([results[d].faces for d in digests], dtype=np.int64),
         "encodings": encodings,
     }
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(cache_dir / CACHE_FILENAME, arrays)
-
-
-def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write to a temp file in the same folder, then rename over the target."""
-    fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    make_private_dirs(cache_dir)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_private_atomic(cache_dir / CACHE_FILENAME, buffer.getvalue(), durable=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import os
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import numpy as np
 import structlog
 
 from face01d.events.model import Event
+from face01d.private_files import write_private_atomic
 from face01d.sinks.retention import prune
 from face01d.vision.types import FaceBox
 
@@ -45,8 +45,6 @@ log = structlog.get_logger(__name__)
 
 RETENTION_INTERVAL_S = 3600.0  # how often retention runs after the one at start
 PRUNE_EARLY_FRACTION = 0.1  # written since the last run, as a fraction of max_mb
-FILE_MODE = 0o600
-DIR_MODE = 0o700
 MAX_NAME_CHARS = 48  # ≤ 192 UTF-8 bytes: the file name stays under 255 bytes
 
 
@@ -81,40 +79,6 @@ def snapshot_stem(root: Path, event: Event) -> Path:
     clock = moment.strftime("%H%M%S.") + f"{moment.microsecond // 1000:03d}"
     name = f"{clock}_{safe_component(event.name)}_{event.id[:8]}"
     return root / safe_component(event.camera) / moment.strftime("%Y-%m-%d") / name
-
-
-def make_private_dirs(path: Path) -> None:
-    """Create ``path`` and any missing parents with mode 0700 (umask ignored)."""
-    if path.is_dir():
-        return
-    make_private_dirs(path.parent)
-    try:
-        os.mkdir(path, DIR_MODE)
-    except FileExistsError:
-        return
-    os.chmod(path, DIR_MODE)
-
-
-def write_private_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` as a 0600 file, atomically (temp file + rename).
-
-    No fsync: a snapshot lost to a power cut is acceptable, flash wear is not.
-    """
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    except FileNotFoundError:  # folder missing (new day, or retention removed it)
-        make_private_dirs(path.parent)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            os.fchmod(file.fileno(), FILE_MODE)
-            file.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,3 +102,16 @@ def test_cache_never_unpickles(tmp_path, data, encode_faces) -> None:
     _, report = build_gallery(tmp_path, encode_faces, SETTINGS_KEY)
     assert not marker.exists()
     assert report.cache_problem and len(report.encoded_now) == 3
+
+
+def test_cache_is_private(tmp_path: Path, data, encode_faces) -> None:
+    """Encodings are biometric data: the cache is 0600 in a 0700 folder, whatever the umask."""
+    small_gallery(tmp_path / "people", data)
+    cache = tmp_path / "cache" / "nested"
+    old_umask = os.umask(0o022)
+    try:
+        build_gallery(tmp_path / "people", encode_faces, SETTINGS_KEY, cache_dir=cache)
+    finally:
+        os.umask(old_umask)
+    assert (cache / CACHE_FILENAME).stat().st_mode & 0o777 == 0o600
+    assert cache.stat().st_mode & 0o777 == 0o700
