@@ -119,6 +119,14 @@ class CameraConfig(Section):
     stall_timeout_s: Annotated[float, Field(gt=0)] = 10.0  # no frame this long → reconnect
     reconnect_max_s: Annotated[float, Field(gt=0)] = 60.0
 
+    @field_validator("name")
+    @classmethod
+    def _usable_name(cls, name: str) -> str:
+        """A camera's name is a topic segment and a folder name: it must be both as written."""
+        if re.search(r"[/\\+#\x00-\x1f\x7f]", name) or name.startswith(".") or name != name.strip():
+            raise ValueError("must not contain / \\ + # or control characters, start with '.', or have outer spaces")
+        return name
+
     @model_validator(mode="after")
     def _infer_kind(self) -> CameraConfig:
         if self.password is not None and self.password_file is not None:

@@ -138,3 +138,14 @@ def test_masked_hides_passwords_inside_camera_urls(tmp_path: Path) -> None:
     dumped = json.dumps(masked(load_config(write(tmp_path, text))))
     assert "hunter2" not in dumped and "hunter3" not in dumped
     assert "rtsp://admin:***@10.0.0.5/s" in dumped and "user=admin" in dumped
+
+
+@pytest.mark.parametrize("name", ["front/door", "a+b", "a#", ".hidden", "tab\there", " padded"])
+def test_camera_names_must_be_usable_as_topic_and_folder(tmp_path: Path, name: str) -> None:
+    text = f"[[cameras]]\nname = {json.dumps(name)}\nsource = 'a.mp4'\n"
+    with pytest.raises(ConfigError, match=r"cameras\.0\.name: Value error, must not contain"):
+        load_config(write(tmp_path, text))
+
+
+def test_japanese_camera_names_are_fine(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "[[cameras]]\nname = '玄関'\nsource = 'a.mp4'\n")).cameras[0].name == "玄関"
