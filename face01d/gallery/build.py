@@ -31,6 +31,8 @@ from face01d.vision.types import Face
 
 log = structlog.get_logger(__name__)
 
+CHECKPOINT_EVERY = 20  # newly encoded images between two saves of the cache during a build
+
 EncodeFaces = Callable[[np.ndarray], Sequence[Face]]
 ImageLoader = Callable[[Path], np.ndarray]
 Progress = Callable[[int, int], None]
@@ -84,7 +86,10 @@ def build_gallery(
     cached = _read_cache(cache_dir, settings_key, state)
     loader = load or _default_loader()
     for done, entry in enumerate(scan.entries, start=1):
+        encoded_before = len(state.encoded_now)
         _process(entry, cached, state, encode_faces, loader)
+        if len(state.encoded_now) > encoded_before and len(state.encoded_now) % CHECKPOINT_EVERY == 0:
+            _write_cache(cache_dir, settings_key, state, keep=cached)  # an interrupted build resumes here
         if progress is not None:
             progress(done, len(scan.entries))
     if state.results.keys() != cached.keys():
@@ -94,9 +99,7 @@ def build_gallery(
 
 
 def _default_loader() -> ImageLoader:
-    from face01d.vision.image import (
-        load_image,  # deferred: keeps OpenCV out of import time
-    )
+    from face01d.vision.image import load_image  # deferred: keeps OpenCV out of import time
 
     return load_image
 
@@ -110,10 +113,13 @@ def _read_cache(cache_dir: Path, settings_key: str, state: _Build) -> dict[str, 
         return {}
 
 
-def _write_cache(cache_dir: Path, settings_key: str, state: _Build) -> None:
-    """Save; a read-only gallery (a common mount) only costs speed next time."""
+def _write_cache(
+    cache_dir: Path, settings_key: str, state: _Build, keep: dict[str, CachedResult] | None = None
+) -> None:
+    """Save (``keep``: older results not yet visited, for a checkpoint mid-build);
+    an unwritable cache only costs speed next time."""
     try:
-        save_cache(cache_dir, settings_key, state.results)
+        save_cache(cache_dir, settings_key, {**(keep or {}), **state.results})
     except OSError as exc:
         state.cache_problem = f"cache not written: {exc}"
         log.warning("gallery_cache_unwritable", error=str(exc), path=str(cache_dir))

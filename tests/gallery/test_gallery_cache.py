@@ -115,3 +115,24 @@ def test_cache_is_private(tmp_path: Path, data, encode_faces) -> None:
         os.umask(old_umask)
     assert (cache / CACHE_FILENAME).stat().st_mode & 0o777 == 0o600
     assert cache.stat().st_mode & 0o777 == 0o700
+
+
+def test_an_interrupted_build_resumes_from_its_checkpoint(tmp_path: Path, data, encode_faces, monkeypatch) -> None:
+    """A stop during a long build (progress raises) keeps what was encoded up to the last checkpoint."""
+    from face01d.gallery import build
+
+    monkeypatch.setattr(build, "CHECKPOINT_EVERY", 2)
+    small_gallery(tmp_path / "people", data)
+
+    def stop_after_two(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    cache = tmp_path / "cache"
+    try:
+        build_gallery(tmp_path / "people", encode_faces, SETTINGS_KEY, cache_dir=cache, progress=stop_after_two)
+    except KeyboardInterrupt:
+        pass
+    counting = CountingEncoder(encode_faces)
+    _, report = build_gallery(tmp_path / "people", counting, SETTINGS_KEY, cache_dir=cache)
+    assert counting.calls == 1 and len(report.from_cache) == 2
