@@ -266,9 +266,7 @@ class Daemon:
 
     def _publish_presence(self, event: Event, frame: Frame | None) -> None:
         assert self._mqtt is not None
-        if event.type is EventType.RECOGNIZED:
-            self._mqtt.set_presence(event.camera, event.name, True)
-        elif event.type is EventType.LEFT:
+        if event.type is EventType.LEFT:  # ON comes from _refresh_presence, after every frame
             self._mqtt.set_presence(event.camera, event.name, False)
         if self.config.mqtt.publish_snapshots and frame is not None:
             self._spawn(self._publish_snapshot(event.camera, frame), SNAPSHOT_PUBLISH_TASK)

@@ -17,14 +17,7 @@ import structlog
 
 from face01d.config.models import GalleryConfig
 from face01d.errors import GalleryError, ImageReadError
-from face01d.gallery.cache import (
-    CacheCorrupt,
-    CachedResult,
-    default_cache_dir,
-    file_digest,
-    load_cache,
-    save_cache,
-)
+from face01d.gallery.cache import CacheCorrupt, CachedResult, default_cache_dir, file_digest, load_cache, save_cache
 from face01d.gallery.layout import CACHE_DIRNAME, GalleryEntry, scan_gallery
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.vision.types import Face

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from face01d.private_files import make_private_dirs, write_private_atomic
+from face01d.private_files import write_private_atomic  # creates the folder, 0700
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +33,6 @@ CACHE_FILENAME = "encodings-v1.npz"
 FORMAT_VERSION = 1
 ENCODING_SIZE = 128
 _CHUNK = 1 << 20
-
 
 
 def default_cache_dir(gallery: Path) -> Path:
@@ -47,6 +46,7 @@ def default_cache_dir(gallery: Path) -> Path:
     root = Path(base) if base else Path.home() / ".cache"
     digest = hashlib.sha256(str(Path(gallery).resolve()).encode("utf-8")).hexdigest()[:16]
     return root / "face01d" / f"gallery-{digest}"
+
 
 @dataclass(frozen=True, slots=True)
 class CachedResult:
@@ -120,7 +120,6 @@ def save_cache(cache_dir: Path, settings_key: str, results: dict[str, CachedResu
         "faces": np.array([results[d].faces for d in digests], dtype=np.int64),
         "encodings": encodings,
     }
-    make_private_dirs(cache_dir)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_private_atomic(cache_dir / CACHE_FILENAME, buffer.getvalue(), durable=True)
