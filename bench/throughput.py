@@ -27,7 +27,7 @@ import face_recognition
 import numpy as np
 
 from face01d.config.models import DetectorConfig, DetectorKind, GalleryConfig
-from face01d.recognizer import Recognizer, open_gallery
+from face01d.recognition.recognizer import Recognizer, load_gallery
 
 DATA = Path(os.environ.get("FACE01D_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -81,7 +81,7 @@ def main() -> None:
     height, width = frames[0].shape[:2]
     print(f"{args.video.name}: {len(frames)} frames of {width}x{height}, one thread")
     gallery_config = GalleryConfig(path=args.gallery)
-    gallery, _ = open_gallery(gallery_config)
+    gallery, _ = load_gallery(gallery_config)
     base = timed("face_recognition loop (baseline)", baseline, frames)
     print("   1.00x")
     for label, detector in VARIANTS.items():

@@ -24,10 +24,10 @@ from face01d.config.models import CameraConfig, CameraKind, Config
 from face01d.errors import ExitCode, Face01dError
 from face01d.events.model import Event, EventType
 from face01d.gallery.model import Gallery
-from face01d.gallery_keeper import GalleryKeeper
+from face01d.recognition.keeper import GalleryKeeper
 from face01d.lock import InstanceLock, default_lock_dir, lock_path_for, usb_device_key
 from face01d.pipeline import CameraPipeline
-from face01d.recognizer import Recognizer
+from face01d.recognition.recognizer import Recognizer
 from face01d.sinks.base import Sink
 from face01d.sinks.mqtt import MqttSink
 from face01d.sinks.snapshots import SnapshotWriter, encode_jpeg

@@ -18,7 +18,7 @@ from face01d.config.models import DetectorConfig, GalleryConfig
 from face01d.errors import InputError
 from face01d.gallery.layout import IMAGE_SUFFIXES, scan_gallery
 from face01d.gallery.model import Gallery, GalleryReport
-from face01d.recognizer import Recognizer, open_gallery
+from face01d.recognition.recognizer import Recognizer, load_gallery
 from face01d.vision.analyzer import analyzer_for_thread
 from face01d.vision.image import load_image
 
@@ -49,7 +49,7 @@ def _require_file(path: Path) -> None:
 def _recognizer(detector: DetectorConfig, gallery_config: GalleryConfig | None) -> Recognizer | None:
     if gallery_config is None:
         return None
-    gallery, _report = open_gallery(gallery_config)
+    gallery, _report = load_gallery(gallery_config)
     return Recognizer(detector, gallery_config, gallery)
 
 
@@ -110,7 +110,7 @@ def build_with_progress(config: GalleryConfig) -> tuple[Gallery, GalleryReport]:
             bar.total = total
             bar.update(done - bar.n)
 
-        return open_gallery(config, progress)
+        return load_gallery(config, progress)
 
 
 HARMLESS_SKIPS = frozenset({"face01d cache folder", "hidden"})  # .DS_Store is not a user's mistake

@@ -22,7 +22,7 @@ from face01d.config.models import CameraConfig, DetectorConfig, EventsConfig
 from face01d.errors import Face01dError
 from face01d.events.model import Event, EventType
 from face01d.events.presence import PresenceTracker, Sighting
-from face01d.recognizer import Recognizer
+from face01d.recognition.recognizer import Recognizer
 
 log = structlog.get_logger(__name__)
 

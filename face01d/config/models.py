@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from face01d.similarity import percentage_to_tolerance
+
 DEFAULT_TOLERANCE = 0.6  # face_recognition's default, ≈ 98.06 % in FACE01's scale
 
 
@@ -85,8 +87,6 @@ class GalleryConfig(Section):
     def effective_tolerance(self) -> float:
         """The distance threshold, whichever way the user chose to say it."""
         if self.similar_percentage is not None:
-            from face01d.gallery.threshold import percentage_to_tolerance  # config stays import-light
-
             return percentage_to_tolerance(self.similar_percentage)
         return self.tolerance if self.tolerance is not None else DEFAULT_TOLERANCE
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from enum import Enum
 
-from face01d.vision.types import FaceBox
+from face01d.faces import UNKNOWN, FaceBox
 
-UNKNOWN = "Unknown"
+__all__ = ["UNKNOWN", "Event", "EventType", "utc_iso"]
 
 
 class EventType(str, Enum):

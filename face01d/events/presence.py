@@ -32,20 +32,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from face01d.events.model import UNKNOWN, Event, EventType
-from face01d.vision.types import FaceBox
+from face01d.faces import Sighting
 
 if TYPE_CHECKING:
     from face01d.config.models import EventsConfig
-
-
-@dataclass(frozen=True, slots=True)
-class Sighting:
-    """One face in one frame, with the gallery's verdict (``UNKNOWN`` if none)."""
-
-    box: FaceBox
-    name: str
-    distance: float
-    percentage: float
 
 
 @dataclass(slots=True)

@@ -1,10 +1,10 @@
 """The gallery: registered faces, their cached encodings, and matching.
 
-``build_gallery`` / ``load_gallery`` turn a folder into an immutable
+``build_gallery`` turns a folder into an immutable
 ``Gallery`` plus a ``GalleryReport``; ``Matcher`` answers who each face is.
 """
 
-from face01d.gallery.build import EncodeFaces, build_gallery, load_gallery
+from face01d.gallery.build import EncodeFaces, build_gallery
 from face01d.gallery.layout import (
     CACHE_DIRNAME,
     IMAGE_SUFFIXES,
@@ -14,7 +14,6 @@ from face01d.gallery.layout import (
 )
 from face01d.gallery.matching import Match, Matcher
 from face01d.gallery.model import Gallery, GalleryReport
-from face01d.gallery.threshold import distance_to_percentage, percentage_to_tolerance
 
 __all__ = [
     "CACHE_DIRNAME",
@@ -27,8 +26,5 @@ __all__ = [
     "Matcher",
     "Scan",
     "build_gallery",
-    "distance_to_percentage",
-    "load_gallery",
-    "percentage_to_tolerance",
     "scan_gallery",
 ]

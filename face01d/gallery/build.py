@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from face01d.config.models import GalleryConfig
 from face01d.errors import GalleryError, ImageReadError
 from face01d.gallery.cache import CacheCorrupt, CachedResult, default_cache_dir, file_digest, load_cache, save_cache
 from face01d.gallery.layout import CACHE_DIRNAME, GalleryEntry, scan_gallery
 from face01d.gallery.model import Gallery, GalleryReport
-from face01d.vision.types import Face
+from face01d.faces import Face
 
 log = structlog.get_logger(__name__)
 
@@ -43,17 +42,6 @@ class _Build:
     multiple_faces: list[tuple[Path, int]] = field(default_factory=list)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
     cache_problem: str | None = None
-
-
-def load_gallery(
-    config: GalleryConfig,
-    encode_faces: EncodeFaces,
-    settings_key: str,
-    progress: Progress | None = None,
-) -> tuple[Gallery, GalleryReport]:
-    """``build_gallery`` with the paths of the ``[gallery]`` config section."""
-    cache_dir = config.cache_dir or default_cache_dir(config.path)
-    return build_gallery(config.path, encode_faces, settings_key, cache_dir=cache_dir, progress=progress)
 
 
 def build_gallery(

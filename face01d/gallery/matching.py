@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from face01d.events.model import UNKNOWN
+from face01d.faces import UNKNOWN
 from face01d.gallery.model import Gallery
-from face01d.gallery.threshold import distance_to_percentage
+from face01d.similarity import distance_to_percentage
 
 
 @dataclass(frozen=True, slots=True)

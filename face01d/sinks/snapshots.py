@@ -36,7 +36,7 @@ import structlog
 from face01d.events.model import Event
 from face01d.private_files import write_private_atomic
 from face01d.sinks.retention import prune
-from face01d.vision.types import FaceBox
+from face01d.faces import FaceBox
 
 if TYPE_CHECKING:
     from face01d.config.models import SnapshotConfig

@@ -2,7 +2,7 @@
 
 from face01d.vision.analyzer import FaceAnalyzer, analyzer_for_thread
 from face01d.vision.image import crop_area, load_image, resize_to_width, to_rgb
-from face01d.vision.types import Detection, Face, FaceBox
+from face01d.faces import Detection, Face, FaceBox
 
 __all__ = [
     "Detection",

@@ -9,6 +9,7 @@ on a small copy is still encoded with all the detail the camera gave.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from collections.abc import Sequence
 from typing import Literal
 
@@ -18,7 +19,8 @@ from face01d.config.models import DetectorConfig, SetArea
 from face01d.vision.detectors import Detector, make_detector
 from face01d.vision.encoder import FaceEncoder
 from face01d.vision.image import Color, crop_area, resize_to_width, to_rgb
-from face01d.vision.types import Detection, Face
+from face01d.vision.quality import sharpness
+from face01d.faces import Detection, EncodedFace, Face, FaceBox
 
 Landmarks = Literal["small", "large"]
 
@@ -44,6 +46,12 @@ class FaceAnalyzer:
         """Encode faces already found (boxes in ``image``'s pixels)."""
         return self._encode_rgb(to_rgb(image, color), detections)
 
+    def encode_with_pose(
+        self, image: np.ndarray, boxes: Sequence[FaceBox], color: Color = "bgr"
+    ) -> list[EncodedFace]:
+        """Encode faces already found, each with how far it is turned (for the quality gates)."""
+        return self.encoder.encode_with_pose(to_rgb(image, color), boxes)
+
     def _detect_rgb(self, rgb: np.ndarray, set_area: SetArea | None) -> list[Detection]:
         area = self.config.set_area if set_area is None else set_area
         region, dy, dx = crop_area(rgb, area)
@@ -53,7 +61,7 @@ class FaceAnalyzer:
             Detection(d.box.scaled(factor, dy, dx).clipped(height, width), d.score)
             for d in self.detector.detect(np.ascontiguousarray(small))
         ]
-        return self._select(mapped)
+        return [replace(d, sharpness=sharpness(rgb, d.box)) for d in self._select(mapped)]
 
     def _select(self, detections: list[Detection]) -> list[Detection]:
         """Drop faces narrower than min_face_px; keep the max_faces largest."""

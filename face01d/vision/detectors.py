@@ -14,7 +14,7 @@ import numpy as np
 from face01d.config.models import DetectorConfig, DetectorKind
 from face01d.errors import ModelError
 from face01d.vision import models
-from face01d.vision.types import Detection, FaceBox
+from face01d.faces import Detection, FaceBox
 
 
 class Detector(Protocol):

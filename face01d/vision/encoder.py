@@ -7,8 +7,9 @@ from typing import Literal
 
 import numpy as np
 
+from face01d.faces import EncodedFace, FaceBox
 from face01d.vision import models
-from face01d.vision.types import FaceBox
+from face01d.vision.quality import yaw_from_points
 
 
 class FaceEncoder:
@@ -29,12 +30,23 @@ class FaceEncoder:
 
     def encode(self, rgb: np.ndarray, boxes: Sequence[FaceBox]) -> np.ndarray:
         """Encodings of ``boxes`` in ``rgb``: shape (len(boxes), 128), float64."""
+        return np.array([face.encoding for face in self.encode_with_pose(rgb, boxes)]).reshape(len(boxes), 128)
+
+    def encode_with_pose(self, rgb: np.ndarray, boxes: Sequence[FaceBox]) -> list[EncodedFace]:
+        """Each box's encoding with how far the face is turned (from the same landmarks)."""
         if not boxes:
-            return np.zeros((0, 128), dtype=np.float64)
+            return []
         shapes = self._dlib.full_object_detections()
         for box in boxes:
             rect = self._dlib.rectangle(box.left, box.top, box.right, box.bottom)
             shapes.append(self._predictor(rgb, rect))
         # The batch form runs the network once over every face of the image.
         descriptors = self._encoder.compute_face_descriptor(rgb, shapes, self.jitters)
-        return np.array([np.asarray(d) for d in descriptors], dtype=np.float64).reshape(len(boxes), 128)
+        return [
+            EncodedFace(np.asarray(descriptor, dtype=np.float64).reshape(128), yaw_from_points(_points(shape)))
+            for descriptor, shape in zip(descriptors, shapes)
+        ]
+
+
+def _points(shape) -> np.ndarray:  # noqa: ANN001 - dlib.full_object_detection
+    return np.array([(part.x, part.y) for part in shape.parts()], dtype=np.float64)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from face01d.config.models import EventsConfig
 from face01d.events import UNKNOWN, EventType, PresenceTracker, Sighting
-from face01d.vision.types import FaceBox
+from face01d.faces import FaceBox
 
 BOX = FaceBox(10, 60, 60, 10)
 CONFIG = EventsConfig(cooldown_s=30.0, presence_timeout_s=10.0)

@@ -11,7 +11,7 @@ import pytest
 from face01d.config.models import DetectorConfig, DetectorKind
 from face01d.gallery import Gallery, GalleryReport, build_gallery
 from face01d.vision.analyzer import FaceAnalyzer
-from face01d.vision.types import Face
+from face01d.faces import Face
 
 from gallery_helpers import SETTINGS_KEY
 

@@ -9,7 +9,7 @@ import pytest
 
 from gallery_helpers import SETTINGS_KEY, copy_into
 from face01d.errors import GalleryError
-from face01d.gallery import build_gallery, load_gallery
+from face01d.gallery import build_gallery
 from face01d.config.models import GalleryConfig
 
 
@@ -67,12 +67,12 @@ def test_gallery_without_a_usable_face_is_an_error(tmp_path, data, encode_faces)
         build_gallery(tmp_path, encode_faces, SETTINGS_KEY)
 
 
-def test_load_gallery_uses_config_paths_and_reports_progress(tmp_path, data, encode_faces) -> None:
+def test_build_gallery_reports_progress_and_caches_elsewhere(tmp_path, data, encode_faces) -> None:
     folder = tmp_path / "g"
     copy_into(folder, data.face01_gallery / "安倍晋三_1.png", "安倍晋三_1.png")
     copy_into(folder, data.face01_gallery / "安倍晋三_default.png", "安倍晋三_default.png")
     calls: list[tuple[int, int]] = []
-    config = GalleryConfig(path=folder, cache_dir=tmp_path / "elsewhere")
-    gallery, _ = load_gallery(config, encode_faces, SETTINGS_KEY, progress=lambda d, t: calls.append((d, t)))
+    gallery, _ = build_gallery(folder, encode_faces, SETTINGS_KEY, cache_dir=tmp_path / "elsewhere",
+                               progress=lambda d, t: calls.append((d, t)))
     assert calls == [(1, 2), (2, 2)] and gallery.people == ("安倍晋三",)
     assert (tmp_path / "elsewhere").is_dir() and not (folder / ".face01d-cache").exists()

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import face_recognition
 
-from face01d.events.model import UNKNOWN
-from face01d.gallery import Gallery, Match, Matcher, distance_to_percentage
+from face01d.faces import UNKNOWN
+from face01d.gallery import Gallery, Match, Matcher
+from face01d.similarity import distance_to_percentage
 
 PROBES = {
     "obama1.jpg": ["obama"],

@@ -14,7 +14,7 @@ from face01d.config.models import MqttConfig
 from face01d.events.model import Event, EventType
 from face01d.sinks import mqtt
 from face01d.sinks.mqtt import MqttSink
-from face01d.vision.types import FaceBox
+from face01d.faces import FaceBox
 
 NODE = "node1"
 CAMERAS = ["door", "玄関"]

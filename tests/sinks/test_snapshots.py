@@ -24,7 +24,7 @@ from face01d.events.model import Event, EventType
 from face01d.sinks import snapshots
 from face01d.sinks.retention import prune
 from face01d.sinks.snapshots import SnapshotWriter, encode_jpeg, safe_component
-from face01d.vision.types import FaceBox
+from face01d.faces import FaceBox
 
 CAPTURED_AT = 1_700_000_000.123  # 2023-11-14 22:13:20.123 UTC
 BOX = FaceBox(top=100, right=200, bottom=200, left=100)

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from face01d.events.model import Event, EventType
 from face01d.sinks.base import Sink
 from face01d.sinks.stdout import StdoutSink
-from face01d.vision.types import FaceBox
+from face01d.faces import FaceBox
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

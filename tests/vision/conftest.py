@@ -16,7 +16,7 @@ from face01d.config.models import DetectorConfig
 from face01d.vision.analyzer import FaceAnalyzer
 from face01d.vision.encoder import FaceEncoder
 from face01d.vision.image import load_image
-from face01d.vision.types import FaceBox
+from face01d.faces import FaceBox
 
 OBAMA_BOX = FaceBox(top=142, right=617, bottom=409, left=349)  # face_recognition's documented result
 

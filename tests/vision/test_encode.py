@@ -8,7 +8,7 @@ import pytest
 from conftest import OBAMA_BOX
 from face01d.vision.analyzer import FaceAnalyzer
 from face01d.vision.encoder import FaceEncoder
-from face01d.vision.types import Detection
+from face01d.faces import Detection
 
 IMAGES = {name: f"face_recognition/test_images/{name}.jpg" for name in ("obama", "obama2", "obama3", "biden")}
 EXPECTED_FROM_OBAMA = {"obama2": 0.346, "obama3": 0.332, "biden": 0.840}  # data README, dlib 20

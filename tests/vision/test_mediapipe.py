@@ -10,7 +10,7 @@ from face01d.config.models import DetectorConfig
 from face01d.vision.analyzer import FaceAnalyzer
 from face01d.vision.detectors import NO_CALIBRATION, MediapipeDetector, blazeface_to_dlib, make_detector
 from face01d.vision.encoder import FaceEncoder
-from face01d.vision.types import FaceBox
+from face01d.faces import FaceBox
 
 CLOSE_UP = [
     "face_recognition/test_images/obama.jpg",

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from face01d.config.models import GalleryConfig
-from face01d.gallery import distance_to_percentage, percentage_to_tolerance
+from face01d.similarity import distance_to_percentage, percentage_to_tolerance
 
 
 def test_known_points_both_ways() -> None:

@@ -18,7 +18,7 @@ import structlog
 
 from face01d.config.models import GalleryConfig
 from face01d.gallery.model import Gallery, GalleryReport
-from face01d.recognizer import open_gallery
+from face01d.recognition.recognizer import load_gallery
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +36,7 @@ class GalleryKeeper:
     async def load(self) -> Gallery:
         """Build (or read from cache) the gallery; GalleryError when nothing is usable."""
         loop = asyncio.get_running_loop()
-        gallery, report = await loop.run_in_executor(self._executor, open_gallery, self._config, self._progress)
+        gallery, report = await loop.run_in_executor(self._executor, load_gallery, self._config, self._progress)
         _log_loaded(self._config, gallery, report)
         return gallery
 

@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from face01d.config.models import DetectorConfig, DetectorKind, GalleryConfig, SetArea
-from face01d.events.presence import Sighting
-from face01d.gallery.build import load_gallery
+from face01d.gallery.build import build_gallery
+from face01d.gallery.cache import default_cache_dir
 from face01d.gallery.matching import Matcher
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.vision.analyzer import analyzer_for_thread
-from face01d.vision.types import Face
+from face01d.faces import Face, Sighting
 
 # Gallery images are encoded once and cached, so they get the thorough
 # detector whatever the live one is tuned to: HOG with one upsampling pass at
@@ -53,11 +53,14 @@ def gallery_encoder(config: GalleryConfig) -> Callable[[np.ndarray], Sequence[Fa
     return encode
 
 
-def open_gallery(
+def load_gallery(
     config: GalleryConfig, progress: Callable[[int, int], None] | None = None
 ) -> tuple[Gallery, GalleryReport]:
-    """Load ``[gallery]``: cached encodings plus whatever changed since."""
-    return load_gallery(config, gallery_encoder(config), gallery_settings_key(config), progress=progress)
+    """Load ``[gallery]``: cached encodings plus whatever changed since (the one way to get a Gallery)."""
+    cache_dir = config.cache_dir or default_cache_dir(config.path)
+    return build_gallery(
+        config.path, gallery_encoder(config), gallery_settings_key(config), cache_dir=cache_dir, progress=progress
+    )
 
 
 class Recognizer:

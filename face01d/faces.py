@@ -1,6 +1,8 @@
-"""Small value types shared by every stage that handles faces.
+"""Value types that every stage shares: a box, a detection, a face, a verdict.
 
-Boxes use FACE01's (and face_recognition's) convention, ``(top, right,
+This module imports nothing of face01d, so capture, vision, tracking,
+recognition, events and sinks can all depend on it without depending on
+each other. Boxes use FACE01's (and face_recognition's) convention, ``(top, right,
 bottom, left)`` in pixels of the frame the caller passed in, so results can be
 compared with face_recognition's directly.
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+UNKNOWN = "Unknown"  # the name given to a face that matches nobody in the gallery
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,7 @@ class Detection:
 
     box: FaceBox
     score: float
+    sharpness: float | None = None  # variance of the Laplacian of the face (vision.quality), if measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +79,21 @@ class Face:
     @property
     def box(self) -> FaceBox:
         return self.detection.box
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFace:
+    """An encoding and how far the face was turned when it was taken (see vision.quality)."""
+
+    encoding: np.ndarray  # shape (128,), float64
+    yaw: float  # 0 frontal, ~0.3 at 30°, ≥ 0.5 in profile
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One face in one frame, with the gallery's verdict (``UNKNOWN`` if none)."""
+
+    box: FaceBox
+    name: str
+    distance: float
+    percentage: float

@@ -1,0 +1,13 @@
+"""Where the heavy vision work runs: worker threads or worker processes.
+
+The pipeline asks ``VisionWorkers`` to detect faces in a frame and to encode
+faces at given boxes, and awaits the answer; whether that runs on a thread
+of this process or in another process is the pool's business. dlib's
+encoder holds the GIL, so only a process can put a second core to work on
+encodings; HOG (dlib-bin) releases it, so threads suffice for detection.
+"""
+
+from face01d.workers.base import VisionSettings, VisionWorkers, WorkerLost
+from face01d.workers.threads import ThreadWorkers
+
+__all__ = ["ThreadWorkers", "VisionSettings", "VisionWorkers", "WorkerLost"]
