@@ -12,7 +12,6 @@ import asyncio
 import signal
 import time
 from collections.abc import Awaitable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from face01d.recognition.keeper import GalleryKeeper
 from face01d.lock import InstanceLock, default_lock_dir, lock_path_for, usb_device_key
 from face01d.pipeline import CameraPipeline
 from face01d.recognition.recognizer import Recognizer
+from face01d.workers import VisionSettings, VisionWorkers, make_workers
 from face01d.sinks.base import Sink
 from face01d.sinks.mqtt import MqttSink
 from face01d.sinks.snapshots import SnapshotWriter, encode_jpeg
@@ -62,7 +62,8 @@ class Daemon:
         self.notifier = SystemdNotifier()
         self._stdout_events = stdout_events
         self._lock = InstanceLock()
-        self._executor = ThreadPoolExecutor(config.daemon.worker_threads, thread_name_prefix="face01d-vision")
+        settings = VisionSettings(config.detector, config.gallery.landmarks, config.gallery.jitters)
+        self._workers: VisionWorkers = make_workers(config.workers, settings)
         self._pipelines: list[CameraPipeline] = []
         self._sinks: list[Sink] = []
         self._mqtt: MqttSink | None = None
@@ -109,14 +110,14 @@ class Daemon:
 
     async def _start(self) -> None:
         self._install_signal_handlers()  # a SIGHUP/SIGTERM during a long gallery build is not fatal
-        gallery = await self._gallery.load()
+        gallery, _ = await asyncio.gather(self._gallery.load(), self._workers.start())  # both take seconds
         self._recognizer = Recognizer(self.config.detector, self.config.gallery, gallery)
         await self._start_sinks()
         cameras = [camera for camera in self.config.cameras if camera.enabled]
         self._pipelines = [self._pipeline(camera) for camera in cameras]
         self.notifier.notify(READY=1, STATUS=f"watching {len(cameras)} camera(s)")
         log.info("daemon started", node=self.config.daemon.node_id, cameras=[c.name for c in cameras],
-                 people=len(self._recognizer.gallery.people), workers=self.config.daemon.worker_threads)
+                 people=len(self._recognizer.gallery.people), workers=self.config.workers.model_dump())
 
     def _gallery_progress(self, done: int, total: int) -> None:
         """From the gallery thread: keep systemd's start-up timeout from killing a long build,
@@ -147,11 +148,9 @@ class Daemon:
         assert self._recognizer is not None
         return CameraPipeline(
             camera,
-            node=self.config.daemon.node_id,
-            detector=self.config.detector,
-            events=self.config.events,
+            config=self.config,
             recognizer=self._recognizer,
-            executor=self._executor,
+            workers=self._workers,
             dispatch=self._dispatch,
             on_status=self._camera_status,
             on_presence=self._refresh_presence if self._mqtt is not None else None,
@@ -258,7 +257,8 @@ class Daemon:
         if self._snapshots is not None and frame is not None and event.box is not None:
             event = event.with_snapshot(self._snapshots.submit(event, frame.image))
         log.info("event", event_id=event.id, type=event.type.value, camera=event.camera, name=event.name,
-                 distance=event.distance, snapshot=event.snapshot)
+                 distance=event.distance, track=event.track_id, votes=event.votes, latency_ms=event.latency_ms,
+                 snapshot=event.snapshot)
         for sink in self._sinks:
             sink.publish_event(event)
         if self._mqtt is not None:
@@ -290,7 +290,7 @@ class Daemon:
             await self._stage(type(sink).__name__, sink.stop(inner), timeout)
         if self._snapshots is not None:
             await self._stage("snapshots", self._snapshots.stop(inner), timeout)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        await self._stage("workers", self._workers.stop(), timeout)
         self._gallery.close()
         for pipeline in self._pipelines:
             log.info("camera report", camera=pipeline.name, **pipeline.stats())
@@ -310,7 +310,7 @@ class Daemon:
         if self._mqtt is None:
             return
         for pipeline in self._pipelines:
-            for name in pipeline.tracker.present:
+            for name in pipeline.presence.present:
                 self._mqtt.set_presence(pipeline.name, name, False)
 
     @staticmethod

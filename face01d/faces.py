@@ -97,3 +97,48 @@ class Sighting:
     name: str
     distance: float
     percentage: float
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    """A track's identity, decided from several looks (recognition → events).
+
+    ``latency_ms`` runs from the first frame of the track to the decision,
+    on the machine's clock. ``encoding`` is the mean of the looks that
+    voted: it lets the events stage tell one stranger from another.
+    """
+
+    track_id: str
+    name: str  # UNKNOWN for a stranger
+    distance: float | None
+    percentage: float | None
+    votes: int
+    box: FaceBox
+    frame_width: int
+    frame_height: int
+    captured_at: float  # the frame of the look that decided it
+    latency_ms: float
+    encoding: np.ndarray | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.name != UNKNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One look at a tracked face, matched against the gallery (the input of a track's decision).
+
+    ``name`` is the nearest registered person (never ``UNKNOWN``): whether it
+    counts is for the decision rule (face01d.recognition.decision) to say.
+    Distances are per person: to that person's closest gallery image.
+    """
+
+    name: str
+    distance: float
+    runner_up_distance: float  # to the nearest OTHER person; math.inf if the gallery has one person
+
+    @property
+    def margin(self) -> float:
+        """How much nearer the nearest person is than anybody else."""
+        return self.runner_up_distance - self.distance

@@ -1,32 +1,49 @@
-"""One camera's flow: capture → newest-frame slot → recognise → presence → events.
+"""One camera's flow: capture → slot → detect → track → look → decide → events.
 
 Capture and analysis are two tasks joined by a one-frame slot. Live cameras
-(and files at ``pace = "native"``) use a slot that replaces a frame nobody took
-yet, so a slow analysis stage drops stale frames instead of growing memory;
+(and files at ``pace = "native"``) use a slot that replaces a frame nobody
+took yet, so a slow stage drops stale frames instead of growing memory;
 files at ``pace = "none"`` use a slot that waits, so every frame is analysed.
-Recognition runs in the shared executor; the event loop only moves results.
+
+Per frame the detector runs (one frame in ``detect_every``; in between the
+tracks' boxes move on by themselves) and the tracker updates. Encoding is
+the expensive part (~100 ms a face), so it is done per *track*, not per
+frame: a confirmed track asks for a look, the look is encoded by the worker
+pool while the next frames are detected (one encode job per camera in
+flight), and each look votes towards the track's identity. Events come from
+decisions, not from frames.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import math
+import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 
 import structlog
 
 from face01d.capture.camera import Camera, slot_for
 from face01d.capture.frame import Frame
-from face01d.config.models import CameraConfig, DetectorConfig, EventsConfig
+from face01d.config.models import CameraConfig, Config
 from face01d.errors import Face01dError
 from face01d.events.model import Event, EventType
-from face01d.events.presence import PresenceTracker, Sighting
+from face01d.events.presence import Presence, TrackEnd
+from face01d.faces import Identification
+from face01d.recognition.decision import TrackState
+from face01d.recognition.identity import TrackIdentity, gates_from, policy_from
 from face01d.recognition.recognizer import Recognizer
+from face01d.stats import Percentiles
+from face01d.tracking import FaceTracker, Track
+from face01d.tracking.track import Look
+from face01d.workers.base import VisionWorkers
 
 log = structlog.get_logger(__name__)
 
 FAILURE_LOG_EVERY = 100  # while frames keep failing, log one failure in this many
+MAX_FACES_PER_LOOK = 4  # tracks encoded together in one job (the batch runs the network once)
+AUTO_SKIP_MAX = 30  # frame_skip = "auto" never skips more than this
+AUTO_SKIP_EVERY_S = 1.0  # and reconsiders at most this often
 
 Dispatch = Callable[[Event, Frame | None], None]
 StatusCallback = Callable[[str, bool], None]
@@ -38,11 +55,9 @@ class CameraPipeline:
         self,
         camera: CameraConfig,
         *,
-        node: str,
-        detector: DetectorConfig,
-        events: EventsConfig,
+        config: Config,
         recognizer: Recognizer,
-        executor: Executor,
+        workers: VisionWorkers,
         dispatch: Dispatch,
         on_status: StatusCallback | None = None,
         on_presence: PresenceCallback | None = None,
@@ -50,17 +65,29 @@ class CameraPipeline:
         self.config = camera
         self.slot = slot_for(camera)
         self.camera = Camera(camera, self.slot, on_status)
-        self.tracker = PresenceTracker(events, node, camera.name)
+        self.tracker = FaceTracker(config.tracking, camera.name)
+        self.presence = Presence(config.events, config.daemon.node_id, camera.name)
         self.analysed = 0
         self.failed = 0
-        self._failing_in_a_row = 0
-        self._set_area = camera.set_area or detector.set_area
+        self.latency = Percentiles()  # frame read → tracks updated
+        self.stage_ms = {"detect": Percentiles(), "encode": Percentiles(), "match": Percentiles()}
+        self._tracking = config.tracking
+        self._tolerance = config.gallery.effective_tolerance
+        self._gates = gates_from(config.tracking)
+        self._detect_every = config.detector.detection_interval
+        self._set_area = camera.set_area or config.detector.set_area
+        self._identities: dict[str, TrackIdentity] = {}
         self._recognizer = recognizer
-        self._executor = executor
+        self._workers = workers
         self._dispatch = dispatch
         self._on_presence = on_presence
         self._capture: asyncio.Task[None] | None = None
+        self._encoding: asyncio.Task[None] | None = None
         self._stop_requested = False
+        self._failing_in_a_row = 0
+        self._busy_s = 0.0  # frame_skip = "auto": time spent analysing since the last adjustment
+        self._adjusted_at = time.monotonic()
+        self._frame_size = (0, 0)  # (width, height) of the latest frame
 
     @property
     def name(self) -> str:
@@ -76,8 +103,10 @@ class CameraPipeline:
         finally:
             ended_by_itself = not self._stop_requested
             await self.stop_capture()
+            await self._finish_encoding()
         if ended_by_itself:  # end of a video file: nobody is seen any more
-            for event in self.tracker.flush():
+            self._end_tracks(self.tracker.end_all())
+            for event in self.presence.flush():
                 self._dispatch(event, None)
 
     async def _capture_then_close(self) -> None:
@@ -94,12 +123,18 @@ class CameraPipeline:
             await asyncio.gather(self._capture, return_exceptions=True)
         self.slot.close()
 
+    async def _finish_encoding(self) -> None:
+        """A look being encoded may still decide a track: let it land."""
+        if self._encoding is not None:
+            await asyncio.gather(self._encoding, return_exceptions=True)
+
     async def _analyse_guarded(self, frame: Frame) -> None:
         """One bad frame (or a bug) costs that frame, not the camera, for months of running.
 
         face01d's own errors (a model that cannot load) are not per frame:
         they end the camera and reach the daemon, which stops with their code.
         """
+        started = time.monotonic()
         try:
             await self._analyse(frame)
             self._failing_in_a_row = 0
@@ -110,20 +145,113 @@ class CameraPipeline:
             self._failing_in_a_row += 1
             if self._failing_in_a_row % FAILURE_LOG_EVERY == 1:  # the first, then one in N: no log flood
                 log.exception("frame analysis failed", frame=frame.index, failed=self.failed)
+        self._auto_skip(time.monotonic() - started)
 
     async def _analyse(self, frame: Frame) -> None:
-        sightings = await self._recognise(frame)
+        self._frame_size = (frame.width, frame.height)
+        if self.analysed % self._detect_every == 0:
+            detect_started = time.monotonic()
+            detections = await self._workers.detect(self.name, frame.image, self._set_area)
+            self.stage_ms["detect"].add((time.monotonic() - detect_started) * 1000.0)
+            update = self.tracker.update(detections, frame.captured_at, frame.index, frame.read_mono)
+        else:
+            update = self.tracker.predict(frame.captured_at)
         self.analysed += 1
-        for event in self.tracker.observe(sightings, frame.captured_at, frame.width, frame.height):
+        self.latency.add((time.monotonic() - frame.read_mono) * 1000.0)
+        for track in update.confirmed:
+            self._identities[track.id] = TrackIdentity(track, self._tracking.vote_window)
+        self._end_tracks(update.ended)
+        self._decide_overdue(frame)
+        self._look_again(frame, update.seen)
+        if not self.slot.drop_stale:  # a file on its own timeline expires presence from its frames
+            self._emit(self.presence.expire(frame.captured_at), None)
+        if self._on_presence is not None:  # retained presence expires unless refreshed
+            self._on_presence(self.name, self.presence.present)
+
+    # --- looks and decisions ----------------------------------------------------
+
+    def _look_again(self, frame: Frame, seen: list[Track]) -> None:
+        """Start one encode job for the tracks detected in this frame that want a look."""
+        if self._encoding is not None and not self._encoding.done():
+            return
+        wanting = [self._identities[t.id] for t in seen if t.id in self._identities]
+        wanting = [identity for identity in wanting if identity.wants_look(self._tracking)]
+        if not wanting:
+            return
+        wanting.sort(key=lambda identity: (identity.looks, -identity.track.look.quality))  # fewest looks first
+        batch = wanting[:MAX_FACES_PER_LOOK]
+        for identity in batch:
+            identity.in_flight = True
+        looks = [identity.track.look for identity in batch]
+        self._encoding = asyncio.create_task(self._encode(frame, batch, looks), name=f"encode:{self.name}")
+
+    async def _encode(self, frame: Frame, batch: list[TrackIdentity], looks: list[Look]) -> None:
+        try:
+            started = time.monotonic()
+            encoded = await self._workers.encode(self.name, frame.image, [look.box for look in looks])
+            self.stage_ms["encode"].add((time.monotonic() - started) * 1000.0)
+            started = time.monotonic()
+            votes = self._recognizer.votes([face.encoding for face in encoded])
+            self.stage_ms["match"].add((time.monotonic() - started) * 1000.0)
+        except Exception as error:  # noqa: BLE001 - a lost look is retried with the next frame
+            log.warning("encoding failed", error=repr(error), tracks=[i.track.id for i in batch])
+            for identity in batch:
+                identity.in_flight = False
+            return
+        for identity, look, face, vote in zip(batch, looks, encoded, votes):
+            identity.in_flight = False
+            passes = self._gates.passes(look.box.width, look.sharpness, face.yaw)
+            identity.add_look(look, face, vote if passes else None)
+            self._decide(identity, frame)
+
+    def _decide(self, identity: TrackIdentity, frame: Frame) -> None:
+        policy = policy_from(self._tracking, self._tolerance)
+        if identity.decide(policy, frame.captured_at, self._tracking.decision_deadline_s):
+            who = identity.identification(identity.track.look, (frame.width, frame.height), time.monotonic())
+            self._announce(who, frame)
+
+    def _decide_overdue(self, frame: Frame) -> None:
+        """A face pending past the deadline is decided now (unknown, unless its looks agree)."""
+        for identity in self._identities.values():
+            if identity.verdict.state is TrackState.PENDING and not identity.in_flight:
+                self._decide(identity, frame)
+
+    def _announce(self, who: Identification, frame: Frame) -> None:
+        log.debug("track decided", track=who.track_id, name=who.name, votes=who.votes, latency_ms=who.latency_ms)
+        self._emit(self.presence.identified(who), frame)
+
+    def _end_tracks(self, ended: list[Track]) -> None:
+        for track in ended:
+            identity = self._identities.pop(track.id, None)
+            if identity is not None and identity.verdict.state is TrackState.KNOWN:
+                end = TrackEnd(track.id, identity.verdict.name, track.last_seen, track.look.box, self._frame_size)
+                self.presence.track_ended(end)
+
+    def _emit(self, events: list[Event], frame: Frame | None) -> None:
+        for event in events:
             # a "left" is about a face no longer in this frame: no snapshot of it
             self._dispatch(event, None if event.type is EventType.LEFT else frame)
-        if self._on_presence is not None:  # retained presence expires unless refreshed
-            self._on_presence(self.name, self.tracker.present)
 
-    async def _recognise(self, frame: Frame) -> list[Sighting]:
-        context = contextvars.copy_context()  # log records from the worker keep camera=...
-        call = lambda: context.run(self._recognizer.recognize, frame.image, "bgr", self._set_area)  # noqa: E731
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+    # --- frame_skip = "auto" ----------------------------------------------------
+
+    def _auto_skip(self, busy_s: float) -> None:
+        """FACE01's semi-automatic frame skip: analyse only as many frames as the machine keeps up with."""
+        if self.config.frame_skip != "auto" or not self.slot.drop_stale:
+            return
+        self._busy_s += busy_s
+        now = time.monotonic()
+        elapsed = now - self._adjusted_at
+        if elapsed < AUTO_SKIP_EVERY_S:
+            return
+        load = self._busy_s / elapsed  # share of the time the analysis loop was busy
+        current = self.camera.frame_skip
+        wanted = min(AUTO_SKIP_MAX, max(0, math.ceil((current + 1) * load / 0.8) - 1))  # aim for 80 % busy
+        if wanted != current:
+            self.camera.frame_skip = wanted
+            log.info("frame_skip adjusted", frame_skip=wanted, load=round(load, 2))
+        self._busy_s, self._adjusted_at = 0.0, now
+
+    # --- the daemon's view ----------------------------------------------------------
 
     def expire(self, now: float) -> None:
         """Publish ``left`` for people unseen for the presence timeout (wall clock).
@@ -131,11 +259,17 @@ class CameraPipeline:
         A file read without pacing runs on its own timeline, faster or slower
         than the wall clock, so its presence expires only from its own frames.
         """
-        if not self.slot.drop_stale:
-            return
-        for event in self.tracker.expire(now):
-            self._dispatch(event, None)
+        if self.slot.drop_stale:
+            self._emit(self.presence.expire(now), None)
 
     def stats(self) -> dict[str, object]:
-        """Frames read, analysed and dropped, for the status line and the exit report."""
-        return {**self.camera.stats_dict(), "analysed": self.analysed, "analysis_failed": self.failed}
+        """Frames read, analysed and dropped, latencies, tracks: for the status line and the exit report."""
+        return {
+            **self.camera.stats_dict(),
+            "analysed": self.analysed,
+            "analysis_failed": self.failed,
+            "tracks": len(self.tracker.tracks),
+            "frame_skip": self.camera.frame_skip,
+            "latency_ms": self.latency.summary(),
+            "stage_ms": {stage: window.summary() for stage, window in self.stage_ms.items()},
+        }

@@ -53,14 +53,14 @@ class FrameGate:
     """Decides which frames reach the slot: one in ``frame_skip + 1``, at most ``fps_limit`` a second."""
 
     def __init__(self, frame_skip: int, fps_limit: float) -> None:
-        self._skip, self._period = frame_skip, (1.0 / fps_limit if fps_limit > 0 else 0.0)
+        self.skip, self._period = frame_skip, (1.0 / fps_limit if fps_limit > 0 else 0.0)
         self._seen = 0
         self._next_at = float("-inf")
 
     def admit(self, now: float) -> bool:
         """``now`` is seconds on any steady clock (wall time, or a file's own timeline)."""
         self._seen += 1
-        if (self._seen - 1) % (self._skip + 1):
+        if (self._seen - 1) % (self.skip + 1):
             return False
         if now < self._next_at - self._period * 0.01:  # 1 %: tolerate float and clock jitter
             return False
@@ -94,7 +94,7 @@ class Camera:
         self.config, self.name = config, config.name
         self._slot, self._on_status = slot, on_status
         self._stats = CameraStats()
-        self._gate = FrameGate(config.frame_skip, config.fps_limit)
+        self._gate = FrameGate(0 if config.frame_skip == "auto" else config.frame_skip, config.fps_limit)
         self._status: bool | None = None
         self._index = 0
         self._log = structlog.get_logger("face01d.capture").bind(camera=config.name)
@@ -103,6 +103,15 @@ class Camera:
     def stats(self) -> CameraStats:
         self._stats.frames_dropped = self._slot.dropped
         return self._stats
+
+    @property
+    def frame_skip(self) -> int:
+        """Frames skipped after each one admitted (set by the pipeline when ``frame_skip = "auto"``)."""
+        return self._gate.skip
+
+    @frame_skip.setter
+    def frame_skip(self, skip: int) -> None:
+        self._gate.skip = skip
 
     def stats_dict(self) -> dict[str, object]:
         """The stats as plain data, for the status topic and the exit report."""

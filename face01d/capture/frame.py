@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +21,7 @@ class Frame:
     index: int
     image: np.ndarray
     captured_at: float  # time.time() when the frame was read (UTC epoch seconds)
+    read_mono: float = field(default_factory=time.monotonic)  # when it was read, for latencies
 
     @property
     def height(self) -> int:

@@ -34,7 +34,6 @@ class LogFormat(str, Enum):
 
 class DaemonConfig(Section):
     node_id: Annotated[str, Field(min_length=1, max_length=64)] = "face01d"
-    worker_threads: Annotated[int, Field(ge=1, le=64)] = Field(default_factory=lambda: os.cpu_count() or 1)
     lock_file: Path | None = None  # None: derived from the config file's path
     log_format: LogFormat = LogFormat.AUTO
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -67,6 +66,59 @@ class DetectorConfig(Section):
     set_area: SetArea = SetArea.NONE
     min_face_px: Annotated[int, Field(ge=0)] = 0  # faces narrower than this are ignored
     max_faces: Annotated[int, Field(ge=1, le=100)] = 10  # the largest are kept
+    # Detect on one analysed frame in N and let tracks follow the faces in
+    # between. "auto": every frame for mediapipe (~10 ms at 640 px), one in
+    # three for HOG and CNN (~100 ms and more).
+    detect_every: Annotated[int, Field(ge=1, le=30)] | Literal["auto"] = "auto"
+
+    @property
+    def detection_interval(self) -> int:
+        """``detect_every`` with "auto" resolved for this detector."""
+        if self.detect_every != "auto":
+            return int(self.detect_every)
+        return 1 if self.kind is DetectorKind.MEDIAPIPE else AUTO_DETECT_EVERY_DLIB
+
+
+AUTO_DETECT_EVERY_DLIB = 3
+
+
+class TrackingConfig(Section):
+    """Tracks follow a face across frames; a track's name is decided from several looks.
+
+    See face01d/tracking and face01d/recognition/decision.py for why each
+    default is what it is.
+    """
+
+    confirm_hits: Annotated[int, Field(ge=1, le=30)] = 2  # detections before a track is confirmed
+    max_absence_s: Annotated[float, Field(gt=0, le=60)] = 1.0  # unseen this long: the track ends
+    min_iou: Annotated[float, Field(gt=0, lt=1)] = 0.3  # overlap that continues a track
+    decision_deadline_s: Annotated[float, Field(gt=0, le=30)] = 1.0  # pending longer: decided unknown
+    margin: Annotated[float, Field(ge=0, le=1)] = 0.05  # best identity this much nearer than the runner-up
+    votes_needed: Annotated[int, Field(ge=1, le=20)] = 2  # K agreeing looks ...
+    vote_window: Annotated[int, Field(ge=1, le=50)] = 4  # ... among the last N
+    reencode_s: Annotated[float, Field(gt=0, le=600)] = 1.0  # decided unknown: look again this often
+    better_view: Annotated[float, Field(gt=1, le=10)] = 1.5  # or when a look is this much better
+    min_face_px: Annotated[int, Field(ge=0)] = 40  # quality gates: narrower faces do not vote
+    min_sharpness: Annotated[float, Field(ge=0)] = 20.0  # variance of the Laplacian at 64×64
+    max_yaw: Annotated[float, Field(gt=0)] = 0.6  # nose offset / eye distance
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> TrackingConfig:
+        if self.votes_needed > self.vote_window:
+            raise ValueError("votes_needed must not exceed vote_window")
+        return self
+
+
+class WorkersConfig(Section):
+    """Where detection and encoding run. dlib's encoder holds the GIL, so a second
+    core works on encodings only from another process; HOG (dlib-bin) releases
+    the GIL, and mediapipe is fast enough on one thread, so detection stays on
+    threads unless measured otherwise (bench/workers.py)."""
+
+    detect: Literal["thread", "process"] = "thread"
+    encode: Literal["thread", "process"] = "process"
+    threads: Annotated[int, Field(ge=1, le=64)] = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    processes: Annotated[int, Field(ge=1, le=64)] = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
 
 
 class GalleryConfig(Section):
@@ -107,7 +159,7 @@ class CameraConfig(Section):
     source: str | int  # path, rtsp:// or http(s):// URL, USB index, or "auto"
     kind: CameraKind | None = None  # None: inferred from source (http needs it: mjpeg or snapshot)
     enabled: bool = True
-    frame_skip: Annotated[int, Field(ge=0)] = 0  # analyse one frame, skip N
+    frame_skip: Annotated[int, Field(ge=0)] | Literal["auto"] = 0  # analyse one frame, skip N; auto: keep up
     fps_limit: Annotated[float, Field(ge=0)] = 0.0  # 0: no limit
     pace: Literal["native", "none"] = "native"  # files: play at file fps, or as fast as analysed
     set_area: SetArea | None = None  # None: [detector].set_area
@@ -201,6 +253,8 @@ class Config(Section):
     daemon: DaemonConfig = DaemonConfig()
     gallery: GalleryConfig = GalleryConfig()
     detector: DetectorConfig = DetectorConfig()
+    workers: WorkersConfig = WorkersConfig()
+    tracking: TrackingConfig = TrackingConfig()
     cameras: list[CameraConfig] = []
     mqtt: MqttConfig = MqttConfig()
     snapshots: SnapshotConfig = SnapshotConfig()

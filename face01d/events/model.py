@@ -18,8 +18,8 @@ __all__ = ["UNKNOWN", "Event", "EventType", "utc_iso"]
 
 class EventType(str, Enum):
     RECOGNIZED = "recognized"  # a registered person appeared on a camera
-    UNKNOWN = "unknown"  # a face matched nobody in the gallery
-    LEFT = "left"  # a person was not seen for the presence timeout
+    UNKNOWN = "unknown"  # a track decided to be nobody in the gallery
+    LEFT = "left"  # a person has had no track for the presence timeout
 
 
 def utc_iso(epoch_seconds: float) -> str:
@@ -41,6 +41,9 @@ class Event:
     frame_width: int | None = None
     frame_height: int | None = None
     snapshot: str | None = None
+    track_id: str | None = None
+    votes: int | None = None  # looks the decision rests on
+    latency_ms: float | None = None  # the track's first frame → the decision, on the machine's clock
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def with_snapshot(self, path: str | None) -> Event:
@@ -61,4 +64,7 @@ class Event:
             "captured_at": utc_iso(self.captured_at),
             "published_at": utc_iso(published_at),
             "snapshot": self.snapshot,
+            "track_id": self.track_id,
+            "votes": self.votes,
+            "latency_ms": self.latency_ms,
         }

@@ -1,61 +1,77 @@
 """Who is in view of one camera, and when that is worth an event.
 
-Recognition runs on every analysed frame, but consumers want *changes*: a
-person appeared, is still here (now and then), left. This module turns the
-per-frame stream of sightings into those events, the way Viseron turns
-detections into ``detected``/``expired`` pairs.
+Recognition decides each *track's* identity once; consumers want
+*changes*: a person appeared, a stranger appeared, a person left. This
+module turns track decisions and track ends into those events, the way
+Viseron turns detections into ``detected``/``expired`` pairs.
 
 It is pure and synchronous: time comes only from the arguments (the frames'
-capture times), never from a clock, so the daemon can call it from the event
-loop and tests can be exact. It keys on names, so a later tracking stage can
-feed it one sighting per track with the track's voted identity.
+capture times), never from a clock, so the daemon calls it from the event
+loop and tests are exact.
 
 Decisions:
-- A person who *appears* (was not present) always gets a ``recognized`` event,
-  even within the cooldown: it follows a ``left``, so every ``left`` is
-  preceded by its ``recognized`` and presence counters stay balanced.
-- ``left`` carries the capture time, box and distance of the last sighting:
-  the moment someone was last in view is the best estimate of when they
-  left; the time the timeout expired only says when we noticed.
-- The end of a video file emits ``left`` for everyone present (``flush``):
-  nobody is seen any more. A daemon shutdown does not: nobody left, the
-  daemon just stopped looking; it turns the retained presence topics OFF
-  and its availability goes offline instead.
+- ``recognized`` once per track, when the track is decided to be a
+  registered person. A face that the tracker lost for a moment comes back
+  as a new track; if that person is still present (one of their tracks is
+  alive, or ended less than ``presence_timeout_s`` ago) and had a
+  ``recognized`` within ``cooldown_s``, the new track is quiet.
+- ``unknown`` once per track decided unknown, unless it is the same stranger
+  as an ``unknown`` of the last ``cooldown_s`` (their mean encodings within
+  ``SAME_STRANGER``): a stranger who lingers is announced once, two
+  strangers twice.
+- ``left`` when a person has had no live track for ``presence_timeout_s``;
+  it carries the capture time, box and track of the last sighting (the best
+  estimate of when they left). Every ``left`` follows a ``recognized``.
+- The end of a video file emits ``left`` for everyone present (``flush``).
+  A daemon shutdown does not: nobody left, the daemon stopped looking.
 - A clock stepped backwards (NTP) counts as "cooldown over", so a step can
   never silence a camera for hours.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from face01d.events.model import UNKNOWN, Event, EventType
-from face01d.faces import Sighting
+import numpy as np
+
+from face01d.events.model import Event, EventType
+from face01d.faces import FaceBox, Identification
 
 if TYPE_CHECKING:
     from face01d.config.models import EventsConfig
 
+SAME_STRANGER = 0.45  # mean encodings this close: the same unknown face (tolerance-like scale)
+
 
 @dataclass(slots=True)
-class _Presence:
-    """What is remembered about a known person while they are present."""
+class _Person:
+    """A registered person while present on this camera."""
 
-    sighting: Sighting
+    name: str
+    tracks: set[str]
+    last_track: str
     last_seen: float
-    last_event: float
-    frame_size: tuple[int, int]  # (width, height) of the frame last seen in
+    box: FaceBox
+    frame_size: tuple[int, int]
+    last_recognized: float
 
 
-def closest_per_name(sightings: Iterable[Sighting]) -> dict[str, Sighting]:
-    """One sighting per name: the closest match (lowest distance) wins."""
-    best: dict[str, Sighting] = {}
-    for sighting in sightings:
-        current = best.get(sighting.name)
-        if current is None or sighting.distance < current.distance:
-            best[sighting.name] = sighting
-    return best
+@dataclass(slots=True)
+class _Stranger:
+    encoding: np.ndarray | None
+    at: float
+
+
+@dataclass(slots=True)
+class TrackEnd:
+    """What the events stage needs to know when a decided track ends."""
+
+    track_id: str
+    name: str
+    last_seen: float
+    box: FaceBox
+    frame_size: tuple[int, int]
 
 
 def cooldown_over(now: float, last: float | None, cooldown_s: float) -> bool:
@@ -66,89 +82,92 @@ def cooldown_over(now: float, last: float | None, cooldown_s: float) -> bool:
     return elapsed >= cooldown_s or elapsed < 0
 
 
-class PresenceTracker:
+@dataclass
+class Presence:
     """The presence state machine of one camera."""
 
-    def __init__(self, config: EventsConfig, node: str, camera: str) -> None:
-        self._config = config
-        self._node = node
-        self._camera = camera
-        self._people: dict[str, _Presence] = {}
-        self._last_unknown: float | None = None
+    config: EventsConfig
+    node: str
+    camera: str
+    _people: dict[str, _Person] = field(default_factory=dict)
+    _strangers: list[_Stranger] = field(default_factory=list)
 
     @property
     def present(self) -> frozenset[str]:
-        """Names of the known people currently in view (within the timeout)."""
+        """Names of the registered people currently in view (or within the timeout)."""
         return frozenset(self._people)
 
-    def observe(
-        self, sightings: Iterable[Sighting], captured_at: float, frame_width: int, frame_height: int
-    ) -> list[Event]:
-        """Events caused by one analysed frame.
+    def identified(self, who: Identification) -> list[Event]:
+        """A track was decided: a ``recognized`` or ``unknown`` event, or none (see the module doc)."""
+        events = self.expire(who.captured_at)
+        event = self._known(who) if who.known else self._stranger(who)
+        return events + ([event] if event is not None else [])
 
-        Expiry is checked first, so a person absent longer than the timeout
-        gets ``left`` and then a fresh ``recognized`` even if the daemon has
-        not called ``expire`` in between.
-        """
-        events = self.expire(captured_at)
-        size = (frame_width, frame_height)
-        for name, sighting in closest_per_name(sightings).items():
-            if name == UNKNOWN:
-                event = self._observe_unknown(sighting, captured_at, size)
-            else:
-                event = self._observe_known(sighting, captured_at, size)
-            if event is not None:
-                events.append(event)
-        return events
+    def track_ended(self, end: TrackEnd) -> None:
+        """A decided track ended; its person stays present for the timeout unless another track holds them."""
+        person = self._people.get(end.name)
+        if person is None:
+            return
+        person.tracks.discard(end.track_id)
+        if end.last_seen >= person.last_seen:
+            person.last_seen, person.box, person.frame_size = end.last_seen, end.box, end.frame_size
+            person.last_track = end.track_id
 
     def expire(self, now: float) -> list[Event]:
-        """``left`` for each known person not seen for ``presence_timeout_s``."""
-        timeout = self._config.presence_timeout_s
-        gone = [name for name, p in self._people.items() if now - p.last_seen >= timeout]
-        return [self._left(self._people.pop(name)) for name in gone]
+        """``left`` for each person without a track, unseen for ``presence_timeout_s``."""
+        timeout = self.config.presence_timeout_s
+        gone = [p for p in self._people.values() if not p.tracks and now - p.last_seen >= timeout]
+        for person in gone:
+            del self._people[person.name]
+        return [self._left(person) for person in gone]
 
     def flush(self) -> list[Event]:
-        """``left`` for everyone still present (the source ended).
-
-        Like every ``left``, these carry the last-seen time. The unknown
-        cooldown is reset too.
-        """
-        events = [self._left(presence) for presence in self._people.values()]
+        """``left`` for everyone still present (the source ended); the stranger memory is cleared too."""
+        events = [self._left(person) for person in self._people.values()]
         self._people.clear()
-        self._last_unknown = None
+        self._strangers.clear()
         return events
 
-    def _observe_known(self, sighting: Sighting, now: float, size: tuple[int, int]) -> Event | None:
-        presence = self._people.get(sighting.name)
-        if presence is None:
-            self._people[sighting.name] = _Presence(sighting, now, now, size)
-            return self._event(EventType.RECOGNIZED, sighting, now, size)
-        presence.sighting, presence.last_seen, presence.frame_size = sighting, now, size
-        if not cooldown_over(now, presence.last_event, self._config.cooldown_s):
+    def _known(self, who: Identification) -> Event | None:
+        person = self._people.get(who.name)
+        size = (who.frame_width, who.frame_height)
+        if person is None:
+            self._people[who.name] = _Person(who.name, {who.track_id}, who.track_id, who.captured_at, who.box, size,
+                                             who.captured_at)
+            return self._event(EventType.RECOGNIZED, who)
+        person.tracks.add(who.track_id)
+        person.last_seen, person.box, person.frame_size = who.captured_at, who.box, size
+        person.last_track = who.track_id
+        if not cooldown_over(who.captured_at, person.last_recognized, self.config.cooldown_s):
             return None
-        presence.last_event = now
-        return self._event(EventType.RECOGNIZED, sighting, now, size)
+        person.last_recognized = who.captured_at
+        return self._event(EventType.RECOGNIZED, who)
 
-    def _observe_unknown(self, sighting: Sighting, now: float, size: tuple[int, int]) -> Event | None:
-        """Camera-wide cooldown: without tracking, unknown faces can't be told apart."""
-        if not cooldown_over(now, self._last_unknown, self._config.cooldown_s):
+    def _stranger(self, who: Identification) -> Event | None:
+        now, cooldown = who.captured_at, self.config.cooldown_s
+        self._strangers = [s for s in self._strangers if not cooldown_over(now, s.at, cooldown)]
+        if any(_same_face(s.encoding, who.encoding) for s in self._strangers):
             return None
-        self._last_unknown = now
-        return self._event(EventType.UNKNOWN, sighting, now, size)
+        self._strangers.append(_Stranger(who.encoding, now))
+        return self._event(EventType.UNKNOWN, who)
 
-    def _left(self, presence: _Presence) -> Event:
-        return self._event(EventType.LEFT, presence.sighting, presence.last_seen, presence.frame_size)
-
-    def _event(self, kind: EventType, sighting: Sighting, at: float, size: tuple[int, int]) -> Event:
+    def _left(self, person: _Person) -> Event:
         return Event(
-            type=kind,
-            node=self._node,
-            camera=self._camera,
-            name=sighting.name,
-            captured_at=at,
-            distance=sighting.distance,
-            percentage=sighting.percentage,
-            box=sighting.box,
-            frame_width=size[0],
-            frame_height=size[1],
+            type=EventType.LEFT, node=self.node, camera=self.camera, name=person.name,
+            captured_at=person.last_seen, box=person.box, frame_width=person.frame_size[0],
+            frame_height=person.frame_size[1], track_id=person.last_track,
         )
+
+    def _event(self, kind: EventType, who: Identification) -> Event:
+        return Event(
+            type=kind, node=self.node, camera=self.camera, name=who.name, captured_at=who.captured_at,
+            distance=who.distance, percentage=who.percentage, box=who.box, frame_width=who.frame_width,
+            frame_height=who.frame_height, track_id=who.track_id, votes=who.votes, latency_ms=who.latency_ms,
+        )
+
+
+def _same_face(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Two strangers are the same when their mean encodings are close; unknown encodings never match."""
+    if a is None or b is None:
+        return False
+    return float(np.linalg.norm(a - b)) < SAME_STRANGER

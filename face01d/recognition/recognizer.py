@@ -19,6 +19,7 @@ from face01d.gallery.matching import Matcher
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.vision.analyzer import analyzer_for_thread
 from face01d.faces import Face, Sighting
+from face01d.recognition.decision import Vote
 
 # Gallery images are encoded once and cached, so they get the thorough
 # detector whatever the live one is tuned to: HOG with one upsampling pass at
@@ -84,6 +85,12 @@ class Recognizer:
         analyzer = analyzer_for_thread(self._detector, config.landmarks, config.jitters)
         faces = analyzer.analyze(image, color=color, set_area=set_area)  # type: ignore[arg-type]
         return self.name_faces(faces)
+
+    def votes(self, encodings: Sequence[np.ndarray]) -> list[Vote]:
+        """Each encoding's nearest person and the distance to the next-nearest one (a track's vote)."""
+        if not encodings:
+            return []
+        return self._matcher.votes(np.array(encodings))
 
     def name_faces(self, faces: Sequence[Face]) -> list[Sighting]:
         matcher = self._matcher  # one reference for the whole frame, even across a reload

@@ -9,6 +9,8 @@ the worker that already holds the pixels.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import cv2
 import numpy as np
 
@@ -17,14 +19,14 @@ from face01d.faces import FaceBox
 SHARPNESS_SIDE = 64  # the face is resized to this square before measuring, so size does not bias it
 
 
-def sharpness(rgb: np.ndarray, box: FaceBox) -> float:
+def sharpness(image: np.ndarray, box: FaceBox, color: Literal["rgb", "bgr"] = "rgb") -> float:
     """Variance of the Laplacian of the face, resized to 64×64 grey: about 0 for a smear, 100+ sharp."""
-    height, width = rgb.shape[:2]
+    height, width = image.shape[:2]
     clipped = box.clipped(height, width)
     if clipped.width < 2 or clipped.height < 2:
         return 0.0
-    face = rgb[clipped.top : clipped.bottom, clipped.left : clipped.right]
-    grey = cv2.cvtColor(np.ascontiguousarray(face), cv2.COLOR_RGB2GRAY)
+    face = np.ascontiguousarray(image[clipped.top : clipped.bottom, clipped.left : clipped.right])
+    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY if color == "rgb" else cv2.COLOR_BGR2GRAY)
     small = cv2.resize(grey, (SHARPNESS_SIDE, SHARPNESS_SIDE), interpolation=cv2.INTER_AREA)
     return float(cv2.Laplacian(small, cv2.CV_64F).var())
 

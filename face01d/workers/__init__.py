@@ -5,9 +5,20 @@ faces at given boxes, and awaits the answer; whether that runs on a thread
 of this process or in another process is the pool's business. dlib's
 encoder holds the GIL, so only a process can put a second core to work on
 encodings; HOG (dlib-bin) releases it, so threads suffice for detection.
+``make_workers`` builds what ``[workers]`` in the config asks for.
 """
 
 from face01d.workers.base import VisionSettings, VisionWorkers, WorkerLost
+from face01d.workers.factory import SplitWorkers, make_workers
+from face01d.workers.processes import ProcessWorkers
 from face01d.workers.threads import ThreadWorkers
 
-__all__ = ["ThreadWorkers", "VisionSettings", "VisionWorkers", "WorkerLost"]
+__all__ = [
+    "ProcessWorkers",
+    "SplitWorkers",
+    "ThreadWorkers",
+    "VisionSettings",
+    "VisionWorkers",
+    "WorkerLost",
+    "make_workers",
+]

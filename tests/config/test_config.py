@@ -96,8 +96,8 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_bad_environment_value_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FACE01D_DAEMON__WORKER_THREADS", "many")
-    with pytest.raises(ConfigError, match="environment FACE01D_DAEMON__WORKER_THREADS: daemon.worker_threads"):
+    monkeypatch.setenv("FACE01D_WORKERS__THREADS", "many")
+    with pytest.raises(ConfigError, match="environment FACE01D_WORKERS__THREADS: workers.threads"):
         load_config(write(tmp_path, ""))
 
 

@@ -95,7 +95,7 @@ def daemon_config(tmp_path: Path, data, gallery_cache: Path) -> Callable[..., Pa
 
     def make(cameras: list[dict[str, object]], broker=None, **sections: dict[str, object]) -> Path:
         base: dict[str, dict[str, object]] = {
-            "daemon": {"node_id": "e2e", "worker_threads": 2, "log_format": "json", "shutdown_timeout_s": 5.0,
+            "daemon": {"node_id": "e2e", "log_format": "json", "shutdown_timeout_s": 5.0,
                        "lock_file": str(tmp_path / "face01d.lock")},
             "gallery": {"path": str(data.face01_gallery), "cache_dir": str(gallery_cache), "tolerance": 0.55},
             "detector": {"kind": "hog", "upsampling": 1, "set_width": 640},

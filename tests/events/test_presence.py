@@ -1,128 +1,141 @@
-"""Presence and cooldown: exact, because time comes only from the arguments."""
+"""Presence and cooldown from track decisions: exact, because time comes only from the arguments."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from face01d.config.models import EventsConfig
-from face01d.events import UNKNOWN, EventType, PresenceTracker, Sighting
-from face01d.faces import FaceBox
+from face01d.events import UNKNOWN, EventType, Presence, TrackEnd
+from face01d.faces import FaceBox, Identification
 
 BOX = FaceBox(10, 60, 60, 10)
 CONFIG = EventsConfig(cooldown_s=30.0, presence_timeout_s=10.0)
 
 
-def seen(name: str, distance: float = 0.4, box: FaceBox = BOX) -> Sighting:
-    return Sighting(box=box, name=name, distance=distance, percentage=99.0 - distance)
+def decided(name: str, track: str, at: float, distance: float = 0.4, box: FaceBox = BOX,
+            encoding: np.ndarray | None = None) -> Identification:
+    return Identification(track_id=track, name=name, distance=distance, percentage=99.0, votes=3, box=box,
+                          frame_width=640, frame_height=480, captured_at=at, latency_ms=250.0, encoding=encoding)
 
 
-def tracker() -> PresenceTracker:
-    return PresenceTracker(CONFIG, node="node1", camera="door")
+def ended(name: str, track: str, at: float, box: FaceBox = BOX) -> TrackEnd:
+    return TrackEnd(track, name, at, box, (800, 600))
+
+
+def presence(config: EventsConfig = CONFIG) -> Presence:
+    return Presence(config, node="node1", camera="door")
 
 
 def kinds(events) -> list[tuple[str, str]]:
     return [(event.type.value, event.name) for event in events]
 
 
-def test_appearance_gives_one_recognized_event_with_the_sighting():
-    presence = tracker()
-    [event] = presence.observe([seen("安倍晋三", 0.35)], captured_at=100.0, frame_width=640, frame_height=480)
+def face(seed: int) -> np.ndarray:
+    vector = np.random.default_rng(seed).normal(size=128)
+    return vector / np.linalg.norm(vector)
+
+
+def test_a_decided_track_gives_one_recognized_event_with_track_votes_and_latency():
+    book = presence()
+    [event] = book.identified(decided("安倍晋三", "t1", 100.0, 0.35))
     assert (event.type, event.name, event.camera, event.node) == (EventType.RECOGNIZED, "安倍晋三", "door", "node1")
     assert (event.distance, event.box, event.captured_at) == (0.35, BOX, 100.0)
-    assert (event.frame_width, event.frame_height) == (640, 480)
-    assert presence.present == frozenset({"安倍晋三"})
+    assert (event.track_id, event.votes, event.latency_ms) == ("t1", 3, 250.0)
+    assert event.to_dict(101.0)["track_id"] == "t1" and event.to_dict(101.0)["latency_ms"] == 250.0
+    assert book.present == frozenset({"安倍晋三"})
 
 
-def test_staying_in_view_repeats_only_after_the_cooldown():
-    presence = tracker()
-    assert kinds(presence.observe([seen("obama")], 100.0, 640, 480)) == [("recognized", "obama")]
-    for t in (105.0, 112.0, 120.0, 129.9):
-        assert presence.observe([seen("obama")], t, 640, 480) == []
-    assert kinds(presence.observe([seen("obama")], 130.0, 640, 480)) == [("recognized", "obama")]
-    assert presence.observe([seen("obama")], 135.0, 640, 480) == []
+def test_a_new_track_of_a_present_person_is_quiet_within_the_cooldown():
+    book = presence()
+    book.identified(decided("obama", "t1", 100.0))
+    book.track_ended(ended("obama", "t1", 101.0))
+    assert book.identified(decided("obama", "t2", 103.0)) == []  # the tracker lost and found him
+    assert kinds(book.identified(decided("obama", "t3", 131.0))) == [("recognized", "obama")]
 
 
-def test_absence_longer_than_the_timeout_gives_left_with_the_last_sighting():
-    presence = tracker()
-    presence.observe([seen("obama", 0.5)], 100.0, 640, 480)
+def test_left_comes_after_the_timeout_without_any_track_and_carries_the_last_sighting():
+    book = presence()
+    book.identified(decided("obama", "t1", 100.0))
+    book.identified(decided("obama", "t2", 102.0))
     last_box = FaceBox(20, 80, 80, 20)
-    presence.observe([seen("obama", 0.3, last_box)], 104.0, 800, 600)
-    assert presence.expire(113.9) == []
-    [left] = presence.expire(114.0)
-    assert (left.type, left.name, left.distance, left.box) == (EventType.LEFT, "obama", 0.3, last_box)
+    book.track_ended(ended("obama", "t1", 105.0))
+    assert book.expire(200.0) == []  # t2 is still alive: he is still here
+    book.track_ended(ended("obama", "t2", 104.0, last_box))
+    [left] = book.expire(200.0)
+    assert (left.type, left.name, left.track_id, left.captured_at) == (EventType.LEFT, "obama", "t1", 105.0)
+    assert book.present == frozenset()
+
+
+def test_left_waits_for_the_presence_timeout():
+    book = presence()
+    book.identified(decided("obama", "t1", 100.0))
+    book.track_ended(ended("obama", "t1", 104.0))
+    assert book.expire(113.9) == []
+    [left] = book.expire(114.0)
     assert (left.captured_at, left.frame_width, left.frame_height) == (104.0, 800, 600)
-    assert presence.present == frozenset()
-    assert presence.expire(200.0) == []
 
 
 def test_reappearing_after_left_is_recognized_again_even_within_the_cooldown():
-    presence = tracker()
-    presence.observe([seen("obama")], 100.0, 640, 480)
-    assert kinds(presence.expire(111.0)) == [("left", "obama")]
-    assert kinds(presence.observe([seen("obama")], 115.0, 640, 480)) == [("recognized", "obama")]
+    book = presence()
+    book.identified(decided("obama", "t1", 100.0))
+    book.track_ended(ended("obama", "t1", 100.5))
+    assert kinds(book.expire(111.0)) == [("left", "obama")]
+    assert kinds(book.identified(decided("obama", "t2", 115.0))) == [("recognized", "obama")]
 
 
-def test_observe_expires_first_when_expire_was_not_called():
-    presence = tracker()
-    presence.observe([seen("obama")], 100.0, 640, 480)
-    events = presence.observe([seen("obama"), seen("biden")], 150.0, 640, 480)
-    assert kinds(events) == [("left", "obama"), ("recognized", "obama"), ("recognized", "biden")]
+def test_identified_expires_first_when_expire_was_not_called():
+    book = presence()
+    book.identified(decided("obama", "t1", 100.0))
+    book.track_ended(ended("obama", "t1", 100.0))
+    assert kinds(book.identified(decided("obama", "t2", 150.0))) == [("left", "obama"), ("recognized", "obama")]
 
 
-def test_two_known_and_one_unknown_in_one_frame():
-    presence = tracker()
-    frame = [seen("obama"), seen(UNKNOWN, 0.8), seen("biden")]
-    events = presence.observe(frame, 100.0, 640, 480)
-    assert sorted(kinds(events)) == [("recognized", "biden"), ("recognized", "obama"), ("unknown", UNKNOWN)]
-    assert presence.present == frozenset({"obama", "biden"})
+def test_one_stranger_lingering_is_announced_once_two_strangers_twice():
+    book = presence()
+    stranger, other = face(1), face(2)
+    assert kinds(book.identified(decided(UNKNOWN, "t1", 100.0, encoding=stranger))) == [("unknown", UNKNOWN)]
+    assert book.identified(decided(UNKNOWN, "t2", 110.0, encoding=stranger + 0.01)) == []  # the same face again
+    assert kinds(book.identified(decided(UNKNOWN, "t3", 111.0, encoding=other))) == [("unknown", UNKNOWN)]
+    assert kinds(book.identified(decided(UNKNOWN, "t4", 131.0, encoding=stranger))) == [("unknown", UNKNOWN)]
+    assert book.present == frozenset() and book.expire(1000.0) == []
 
 
-def test_duplicate_name_in_one_frame_gives_one_event_for_the_closest_match():
-    presence = tracker()
-    near, far = FaceBox(0, 50, 50, 0), FaceBox(100, 150, 150, 100)
-    frame = [seen("obama", 0.55, far), seen("obama", 0.31, near), seen("obama", 0.42, far)]
-    [event] = presence.observe(frame, 100.0, 640, 480)
-    assert (event.distance, event.box) == (0.31, near)
-
-
-def test_unknown_faces_share_one_camera_wide_cooldown_and_never_leave():
-    presence = tracker()
-    [first] = presence.observe([seen(UNKNOWN, 0.9), seen(UNKNOWN, 0.7)], 100.0, 640, 480)
-    assert (first.type, first.distance) == (EventType.UNKNOWN, 0.7)
-    assert presence.observe([seen(UNKNOWN)], 110.0, 640, 480) == []
-    assert presence.observe([seen(UNKNOWN)], 129.0, 640, 480) == []
-    assert kinds(presence.observe([seen(UNKNOWN)], 130.0, 640, 480)) == [("unknown", UNKNOWN)]
-    assert presence.present == frozenset()
-    assert presence.expire(1000.0) == []
+def test_strangers_without_an_encoding_are_never_merged():
+    book = presence()
+    assert len(book.identified(decided(UNKNOWN, "t1", 100.0))) == 1
+    assert len(book.identified(decided(UNKNOWN, "t2", 100.5))) == 1
 
 
 def test_cooldowns_are_per_person():
-    presence = tracker()
-    presence.observe([seen("obama")], 100.0, 640, 480)
-    events = presence.observe([seen("obama"), seen("biden")], 105.0, 640, 480)
-    assert kinds(events) == [("recognized", "biden")]
-
-
-def test_zero_cooldown_reports_every_frame():
-    presence = PresenceTracker(EventsConfig(cooldown_s=0, presence_timeout_s=5), "n", "c")
-    assert len(presence.observe([seen("obama")], 1.0, 10, 10)) == 1
-    assert len(presence.observe([seen("obama")], 1.5, 10, 10)) == 1
+    book = presence()
+    book.identified(decided("obama", "t1", 100.0))
+    assert book.identified(decided("obama", "t2", 105.0)) == []
+    assert kinds(book.identified(decided("biden", "t3", 105.0))) == [("recognized", "biden")]
 
 
 def test_clock_stepped_backwards_does_not_silence_the_camera():
-    presence = tracker()
-    presence.observe([seen("obama")], 1000.0, 640, 480)
-    assert kinds(presence.observe([seen("obama")], 500.0, 640, 480)) == [("recognized", "obama")]
+    book = presence()
+    book.identified(decided("obama", "t1", 1000.0))
+    assert kinds(book.identified(decided("obama", "t2", 500.0))) == [("recognized", "obama")]
 
 
 def test_flush_gives_left_for_everyone_present_and_resets():
-    presence = tracker()
-    presence.observe([seen("obama"), seen("biden"), seen(UNKNOWN)], 100.0, 640, 480)
-    assert sorted(kinds(presence.flush())) == [("left", "biden"), ("left", "obama")]
-    assert presence.present == frozenset()
-    assert presence.flush() == []
-    assert len(presence.observe([seen(UNKNOWN)], 103.0, 640, 480)) == 1
+    book = presence()
+    for name, track in (("obama", "t1"), ("biden", "t2"), (UNKNOWN, "t3")):
+        book.identified(decided(name, track, 100.0, encoding=face(7)))
+    assert sorted(kinds(book.flush())) == [("left", "biden"), ("left", "obama")]
+    assert book.present == frozenset() and book.flush() == []
+    assert len(book.identified(decided(UNKNOWN, "t4", 103.0, encoding=face(7)))) == 1  # stranger memory cleared
+
+
+def test_an_ended_track_of_someone_not_present_is_ignored():
+    book = presence()
+    book.track_ended(ended("obama", "t9", 100.0))
+    assert book.present == frozenset() and book.expire(1000.0) == []
 
 
 def test_every_event_has_its_own_id():
-    presence = PresenceTracker(EventsConfig(cooldown_s=0, presence_timeout_s=5), "n", "c")
-    events = [e for t in range(5) for e in presence.observe([seen("a"), seen(UNKNOWN)], float(t), 10, 10)]
+    book = presence(EventsConfig(cooldown_s=0, presence_timeout_s=5))
+    events = [e for t in range(5) for e in book.identified(decided("a", f"t{t}", float(t)))]
+    events += [e for t in range(5) for e in book.identified(decided(UNKNOWN, f"u{t}", float(t), encoding=face(t)))]
     assert len({event.id for event in events}) == len(events) == 10

@@ -1,0 +1,137 @@
+"""A track's name from several looks: quality gates, then K of the last N votes.
+
+One frame can be wrong: a laugh or a tilted head moves a dlib encoding by as
+much as the gap between two people, and a stranger's encoding often lands
+within face_recognition's 0.6 of somebody. A track therefore names a person
+only when several good looks agree:
+
+- a look *votes* only if it passes the ``QualityGates`` (wide, sharp, not
+  turned away);
+- a vote *supports* X when X is the nearest person, the distance is at most
+  ``tolerance``, and every other person is at least ``margin`` farther;
+- KNOWN(X) when ``votes_needed`` (K) of the last ``window`` (N) votes support
+  X and their mean distance is at most ``tolerance``; UNKNOWN when no name can
+  reach K in that window any more, or when the deadline passed first;
+  PENDING otherwise.
+
+Pure functions of the votes (no clock, no I/O): the tracker owns the votes
+and the deadline. The defaults are measured by ``bench/open_set.py``; see
+DEFAULT_POLICY and DEFAULT_GATES for the numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from statistics import fmean
+
+from face01d.faces import UNKNOWN, Vote
+from face01d.similarity import distance_to_percentage
+
+__all__ = [
+    "DEFAULT_GATES",
+    "DEFAULT_POLICY",
+    "DecisionPolicy",
+    "QualityGates",
+    "TrackState",
+    "Verdict",
+    "Vote",
+    "decide",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class QualityGates:
+    """Which looks may vote: wide enough (px of the full frame), sharp enough, not turned away."""
+
+    min_face_px: int
+    min_sharpness: float  # variance of the Laplacian of the face at 64×64 grey (vision.quality.sharpness)
+    max_yaw: float  # vision.quality.yaw_from_points: 0 frontal, ~0.3 at 30°
+
+    def passes(self, face_width_px: int, sharpness: float | None, yaw: float) -> bool:
+        """True if this look may vote; an unmeasured sharpness (None) does not hold it back."""
+        sharp = sharpness is None or sharpness >= self.min_sharpness
+        return face_width_px >= self.min_face_px and sharp and yaw <= self.max_yaw
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionPolicy:
+    """What a vote must show to support a name, and how many must agree (K of the last N)."""
+
+    tolerance: float
+    margin: float
+    votes_needed: int  # K
+    window: int  # N
+
+    def __post_init__(self) -> None:
+        if not self.tolerance > 0 or self.margin < 0:
+            raise ValueError(f"need tolerance > 0 and margin ≥ 0, got {self.tolerance}, {self.margin}")
+        if not 1 <= self.votes_needed <= self.window:
+            raise ValueError(f"need 1 ≤ votes_needed ≤ window, got {self.votes_needed} of {self.window}")
+
+    def supports(self, vote: Vote) -> bool:
+        """Whether ``vote`` counts for its nearest person."""
+        return vote.distance <= self.tolerance and vote.margin >= self.margin
+
+
+class TrackState(str, Enum):
+    PENDING = "pending"  # not enough agreeing votes yet
+    KNOWN = "known"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A track's identity now. ``distance`` is the mean over the votes the verdict rests on."""
+
+    state: TrackState
+    name: str  # UNKNOWN unless state is KNOWN
+    distance: float | None
+    votes: int
+
+    @property
+    def known(self) -> bool:
+        return self.state is TrackState.KNOWN
+
+    @property
+    def percentage(self) -> float | None:
+        """FACE01's similarity percentage of ``distance`` (None without one)."""
+        return None if self.distance is None else float(distance_to_percentage(self.distance))
+
+
+def decide(votes: Sequence[Vote], policy: DecisionPolicy, *, deadline_passed: bool) -> Verdict:
+    """The verdict on a track from its votes so far (oldest first); only the last N count.
+
+    KNOWN needs K supporting votes for one name (should two names both have K,
+    possible only when 2K ≤ N, the one with more, then the nearer, wins).
+    UNKNOWN rests on the window's votes against the leading name, with the
+    mean of their nearest distances. PENDING counts the leader's votes. A
+    passed deadline turns PENDING into UNKNOWN; it never overrides KNOWN.
+    """
+    window = list(votes)[-policy.window :]
+    support = _support(window, policy)
+    leader = min(support, key=lambda name: (-len(support[name]), fmean(support[name])), default=None)
+    backing = support.get(leader, []) if leader is not None else []
+    if len(backing) >= policy.votes_needed and fmean(backing) <= policy.tolerance:
+        return Verdict(TrackState.KNOWN, leader, fmean(backing), len(backing))  # type: ignore[arg-type]
+    open_slots = policy.window - len(window)
+    if deadline_passed or len(backing) + open_slots < policy.votes_needed:
+        against = [vote.distance for vote in window if vote.name != leader or not policy.supports(vote)]
+        return Verdict(TrackState.UNKNOWN, UNKNOWN, fmean(against) if against else None, len(against))
+    return Verdict(TrackState.PENDING, UNKNOWN, None, len(backing))
+
+
+def _support(window: Sequence[Vote], policy: DecisionPolicy) -> dict[str, list[float]]:
+    """Each supported name with the distances of the votes that support it."""
+    support: dict[str, list[float]] = {}
+    for vote in window:
+        if policy.supports(vote):
+            support.setdefault(vote.name, []).append(vote.distance)
+    return support
+
+
+# Defaults, measured by bench/open_set.py (see its output in the docstring of
+# this module's section below).
+DEFAULT_POLICY = DecisionPolicy(tolerance=0.5, margin=0.05, votes_needed=3, window=5)
+DEFAULT_GATES = QualityGates(min_face_px=60, min_sharpness=20.0, max_yaw=0.35)

@@ -1,0 +1,103 @@
+"""What is known about one track's identity: its looks, its votes, its verdict.
+
+A track asks for a look (an encoding) when it is confirmed, then as often
+as the encoder is free while it is pending; once decided unknown, again
+every ``reencode_s`` or when a clearly better view arrives (a stranger who
+turns to the camera may turn out to be registered); once known, never:
+the name is settled and the encoder is left to the other faces.
+Looks that fail the quality gates are counted but do not vote.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from face01d.config.models import TrackingConfig
+from face01d.faces import UNKNOWN, EncodedFace, Identification
+from face01d.recognition.decision import DecisionPolicy, QualityGates, TrackState, Verdict, Vote, decide
+from face01d.similarity import distance_to_percentage
+from face01d.tracking.track import Look, Track
+
+PENDING = Verdict(TrackState.PENDING, UNKNOWN, None, 0)
+
+
+def policy_from(config: TrackingConfig, tolerance: float) -> DecisionPolicy:
+    return DecisionPolicy(
+        tolerance=tolerance, margin=config.margin, votes_needed=config.votes_needed, window=config.vote_window
+    )
+
+
+def gates_from(config: TrackingConfig) -> QualityGates:
+    return QualityGates(min_face_px=config.min_face_px, min_sharpness=config.min_sharpness, max_yaw=config.max_yaw)
+
+
+@dataclass(slots=True)
+class TrackIdentity:
+    track: Track
+    window: int
+    votes: deque[Vote] = field(init=False)
+    encodings: deque[np.ndarray] = field(init=False)
+    verdict: Verdict = PENDING
+    announced: TrackState = TrackState.PENDING  # the last verdict turned into an event
+    in_flight: bool = False
+    looks: int = 0
+    rejected: int = 0  # looks that failed the quality gates
+    last_look_at: float | None = None
+    best_quality: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.votes = deque(maxlen=self.window)
+        self.encodings = deque(maxlen=self.window)
+
+    def wants_look(self, config: TrackingConfig) -> bool:
+        """Should this frame's detection of the track be encoded?"""
+        if self.in_flight or not self.track.confirmed or self.verdict.state is TrackState.KNOWN:
+            return False
+        if self.verdict.state is TrackState.PENDING or self.last_look_at is None:
+            return True
+        look = self.track.look
+        due = look.captured_at - self.last_look_at >= config.reencode_s
+        return due or look.quality >= self.best_quality * config.better_view
+
+    def add_look(self, look: Look, encoded: EncodedFace, vote: Vote | None) -> None:
+        """Record one look; ``vote`` is None when it failed the quality gates."""
+        self.looks += 1
+        self.last_look_at = look.captured_at
+        self.best_quality = max(self.best_quality, look.quality)
+        if vote is None:
+            self.rejected += 1
+            return
+        self.votes.append(vote)
+        self.encodings.append(encoded.encoding)
+
+    def decide(self, policy: DecisionPolicy, now: float, deadline_s: float) -> bool:
+        """Update the verdict; True when it changed to something not yet announced."""
+        deadline_passed = now - self.track.first_seen >= deadline_s and not self.in_flight
+        verdict = decide(list(self.votes), policy, deadline_passed=deadline_passed)
+        if verdict.state is TrackState.PENDING and self.verdict.state is not TrackState.PENDING:
+            return False  # a decided track does not go back to pending
+        if verdict.state is TrackState.UNKNOWN and self.verdict.state is TrackState.KNOWN:
+            return False  # nor a named one to unknown: K looks agreed
+        self.verdict = verdict
+        return verdict.state is not TrackState.PENDING and verdict.state is not self.announced
+
+    def identification(self, look: Look, frame_size: tuple[int, int], now_mono: float) -> Identification:
+        """The verdict as the events stage wants it; marks it announced."""
+        self.announced = self.verdict.state
+        distance = self.verdict.distance
+        return Identification(
+            track_id=self.track.id,
+            name=self.verdict.name if self.verdict.state is TrackState.KNOWN else UNKNOWN,
+            distance=distance,
+            percentage=None if distance is None else float(distance_to_percentage(distance)),
+            votes=self.verdict.votes,
+            box=look.box,
+            frame_width=frame_size[0],
+            frame_height=frame_size[1],
+            captured_at=look.captured_at,
+            latency_ms=round((now_mono - self.track.first_seen_mono) * 1000.0, 1),
+            encoding=np.mean(self.encodings, axis=0) if self.encodings else None,
+        )

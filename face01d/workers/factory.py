@@ -1,0 +1,60 @@
+"""Choosing the pools from the config: threads, processes, or one for each stage.
+
+Detection and encoding need not run in the same place: HOG (dlib-bin)
+releases the GIL and mediapipe is cheap, so detection does well on threads,
+while dlib's encoder holds the GIL and only scales across processes.
+``SplitWorkers`` routes each stage to its own pool behind the one
+``VisionWorkers`` interface, so the pipeline never knows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from face01d.config.models import SetArea, WorkersConfig
+from face01d.faces import Detection, EncodedFace, FaceBox
+from face01d.workers.base import VisionSettings, VisionWorkers
+from face01d.workers.processes import ProcessWorkers
+from face01d.workers.threads import ThreadWorkers
+
+
+class SplitWorkers:
+    """Detection on one pool, encoding on another; started and stopped together."""
+
+    def __init__(self, detector: VisionWorkers, encoder: VisionWorkers) -> None:
+        self.detector = detector
+        self.encoder = encoder
+
+    async def start(self) -> None:
+        """Load both pools' models at once; if either fails, the other is stopped and the error raised."""
+        outcomes = await asyncio.gather(self.detector.start(), self.encoder.start(), return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            await self.stop()
+            raise failures[0]
+
+    async def detect(self, camera: str, image: np.ndarray, set_area: SetArea | None = None) -> list[Detection]:
+        return await self.detector.detect(camera, image, set_area)
+
+    async def encode(self, camera: str, image: np.ndarray, boxes: Sequence[FaceBox]) -> list[EncodedFace]:
+        return await self.encoder.encode(camera, image, boxes)
+
+    async def stop(self) -> None:
+        await asyncio.gather(self.detector.stop(), self.encoder.stop())
+
+
+def make_workers(config: WorkersConfig, settings: VisionSettings) -> VisionWorkers:
+    """One pool when both stages run in the same place, a SplitWorkers when they do not."""
+    if config.detect == config.encode:
+        return _pool(config.detect, config, settings)
+    return SplitWorkers(_pool(config.detect, config, settings), _pool(config.encode, config, settings))
+
+
+def _pool(where: Literal["thread", "process"], config: WorkersConfig, settings: VisionSettings) -> VisionWorkers:
+    if where == "thread":
+        return ThreadWorkers(settings, config.threads)
+    return ProcessWorkers(settings, config.processes)

@@ -1,0 +1,81 @@
+"""When a track asks for a look, and how its verdict moves (pending → known / unknown)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from face01d.config.models import TrackingConfig
+from face01d.faces import UNKNOWN, Detection, EncodedFace, FaceBox, Vote
+from face01d.recognition.decision import TrackState
+from face01d.recognition.identity import TrackIdentity, policy_from
+from face01d.tracking import FaceTracker, Track
+
+CONFIG = TrackingConfig(confirm_hits=2, votes_needed=2, vote_window=3, margin=0.05, decision_deadline_s=1.0,
+                        reencode_s=1.0, better_view=1.5)
+POLICY = policy_from(CONFIG, tolerance=0.45)
+ENCODED = EncodedFace(np.zeros(128), yaw=0.0)
+
+
+def confirmed_track(size: int = 100) -> Track:
+    faces = FaceTracker(CONFIG, "door")
+    box = Detection(FaceBox(100, 100 + size, 100 + size, 100), 0.9, 100.0)
+    faces.update([box], 0.0, 0, 0.0)
+    faces.update([box], 0.1, 1, 0.1)
+    [track] = faces.tracks
+    return track
+
+
+def vote(name: str, distance: float, runner_up: float = 0.8) -> Vote:
+    return Vote(name, distance, runner_up)
+
+
+def test_a_pending_track_wants_a_look_unless_one_is_in_flight():
+    identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
+    assert identity.wants_look(CONFIG)
+    identity.in_flight = True
+    assert not identity.wants_look(CONFIG)
+
+
+def test_k_agreeing_looks_make_it_known_and_it_stops_looking():
+    identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
+    identity.add_look(identity.track.look, ENCODED, vote("obama", 0.35))
+    assert not identity.decide(POLICY, 0.2, CONFIG.decision_deadline_s)
+    identity.add_look(identity.track.look, ENCODED, vote("obama", 0.38))
+    assert identity.decide(POLICY, 0.3, CONFIG.decision_deadline_s)
+    who = identity.identification(identity.track.look, (640, 480), now_mono=0.5)
+    assert (who.name, who.votes, who.latency_ms) == ("obama", 2, 500.0)  # from the first frame, read at 0.0
+    assert who.encoding is not None and not identity.wants_look(CONFIG)
+    assert not identity.decide(POLICY, 0.4, CONFIG.decision_deadline_s)  # announced once
+
+
+def test_a_rejected_look_does_not_vote():
+    identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
+    identity.add_look(identity.track.look, ENCODED, None)
+    assert (identity.looks, identity.rejected, len(identity.votes)) == (1, 1, 0)
+
+
+def test_the_deadline_makes_a_pending_track_unknown_then_a_better_view_is_looked_at():
+    identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
+    identity.add_look(identity.track.look, ENCODED, vote("obama", 0.55))
+    assert not identity.decide(POLICY, 0.5, CONFIG.decision_deadline_s)
+    assert identity.decide(POLICY, 1.0, CONFIG.decision_deadline_s)
+    assert identity.verdict.state is TrackState.UNKNOWN
+    assert identity.identification(identity.track.look, (640, 480), 1.0).name == UNKNOWN
+    assert not identity.wants_look(CONFIG)  # same view, too soon
+    faces_later = Detection(FaceBox(100, 260, 260, 100), 0.9, 100.0)  # 1.6× wider
+    identity.track.observe(faces_later, 0.6, 5)
+    assert identity.wants_look(CONFIG)
+
+
+def test_an_unknown_track_can_still_become_known_but_a_known_one_never_unknown():
+    identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
+    assert identity.decide(POLICY, 1.5, CONFIG.decision_deadline_s)  # no look at all by the deadline
+    identity.identification(identity.track.look, (640, 480), 1.5)
+    for distance in (0.33, 0.34):
+        identity.add_look(identity.track.look, ENCODED, vote("biden", distance))
+    assert identity.decide(POLICY, 2.0, CONFIG.decision_deadline_s) and identity.verdict.name == "biden"
+    identity.identification(identity.track.look, (640, 480), 2.0)
+    for distance in (0.7, 0.7, 0.7):
+        identity.add_look(identity.track.look, ENCODED, vote("obama", distance))
+    assert not identity.decide(POLICY, 3.0, CONFIG.decision_deadline_s)
+    assert identity.verdict.name == "biden"

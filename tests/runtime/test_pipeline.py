@@ -1,0 +1,93 @@
+"""One camera's pipeline in-process, on the real 1080p sample video and the real models.
+
+These are the tests the tracking design exists for: the right name, once per
+track, quickly; and a stranger (金正恩 taken out of the gallery) never named
+as somebody else, with either detector. They run the pipeline without the
+daemon around it, so they take seconds, not a daemon's start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+from face01d.capture.frame import Frame
+from face01d.config.models import CameraConfig, Config, DetectorConfig, GalleryConfig
+from face01d.events.model import Event, EventType
+from face01d.pipeline import CameraPipeline
+from face01d.recognition.recognizer import Recognizer, load_gallery
+from face01d.workers import ThreadWorkers, VisionSettings
+
+KIM = "金正恩"
+FIRST_SIGHT_LIMIT_S = 1.0  # first frame with his face → recognized, on the video's timeline
+
+
+@pytest.fixture(scope="module")
+def galleries(data, tmp_path_factory: pytest.TempPathFactory) -> dict[str, GalleryConfig]:
+    """The FACE01 gallery, and a copy without 金正恩 (he becomes a stranger)."""
+    without = tmp_path_factory.mktemp("gallery-without-kim")
+    for image in data.face01_gallery.iterdir():
+        if not image.name.startswith(KIM):
+            shutil.copy(image, without / image.name)
+    cache = tmp_path_factory.mktemp("pipeline-gallery-cache")
+    return {
+        "with": GalleryConfig(path=data.face01_gallery, cache_dir=cache / "with"),
+        "without": GalleryConfig(path=without, cache_dir=cache / "without"),
+    }
+
+
+async def run_sample(video: Path, gallery: GalleryConfig, detector: str) -> tuple[list[Event], float]:
+    """Every event the pipeline raises on the whole video, read at pace "none", and the first face's time."""
+    camera = CameraConfig(name="sample", source=str(video), pace="none")
+    config = Config(gallery=gallery, detector=DetectorConfig(kind=detector, set_width=640), cameras=[camera])
+    loaded, _report = await asyncio.to_thread(load_gallery, gallery)
+    workers = ThreadWorkers(VisionSettings(config.detector), threads=2)
+    events: list[Event] = []
+
+    def collect(event: Event, frame: Frame | None) -> None:
+        events.append(event)
+
+    pipeline = CameraPipeline(camera, config=config, recognizer=Recognizer(config.detector, gallery, loaded),
+                              workers=workers, dispatch=collect)
+    first_face: list[float] = []
+    update = pipeline.tracker.update
+
+    def update_and_note_first_face(detections, captured_at, *rest):  # noqa: ANN001, ANN202
+        if detections and not first_face:
+            first_face.append(captured_at)
+        return update(detections, captured_at, *rest)
+
+    pipeline.tracker.update = update_and_note_first_face  # type: ignore[method-assign]
+    await workers.start()
+    try:
+        await pipeline.run()
+    finally:
+        await workers.stop()
+    assert pipeline.stats()["analysed"] == 272  # pace "none": every frame
+    return events, first_face[0]
+
+
+def of_type(events: list[Event], kind: EventType) -> list[Event]:
+    return [event for event in events if event.type is kind]
+
+
+@pytest.mark.parametrize("detector", ["mediapipe", "hog"])
+async def test_the_sample_names_kim_only_once_per_track_within_a_second(data, galleries, detector: str):
+    events, first_face_at = await run_sample(data.kim_video, galleries["with"], detector)
+    recognized = of_type(events, EventType.RECOGNIZED)
+    assert recognized and {event.name for event in recognized} == {KIM}, [(e.type, e.name) for e in events]
+    assert len({event.track_id for event in recognized}) == len(recognized)  # once per track
+    first = recognized[0]
+    assert first.captured_at - first_face_at <= FIRST_SIGHT_LIMIT_S
+    assert first.votes and first.votes >= 2 and first.latency_ms is not None and first.track_id
+    assert [e.name for e in of_type(events, EventType.LEFT)] == [KIM]  # the end of the file
+
+
+@pytest.mark.parametrize("detector", ["mediapipe", "hog"])
+async def test_a_stranger_is_never_named(data, galleries, detector: str):
+    events, _first_face_at = await run_sample(data.kim_video, galleries["without"], detector)
+    assert of_type(events, EventType.RECOGNIZED) == [], [(e.name, e.distance, e.votes) for e in events]
+    assert of_type(events, EventType.UNKNOWN), "the stranger is announced as unknown"
