@@ -17,12 +17,12 @@ decisions, not from frames.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable
 
 import structlog
 
+from face01d.capture.autoskip import AutoFrameSkip
 from face01d.capture.camera import Camera, slot_for
 from face01d.capture.frame import Frame
 from face01d.config.models import CameraConfig, Config
@@ -42,12 +42,18 @@ log = structlog.get_logger(__name__)
 
 FAILURE_LOG_EVERY = 100  # while frames keep failing, log one failure in this many
 MAX_FACES_PER_LOOK = 4  # tracks encoded together in one job (the batch runs the network once)
-AUTO_SKIP_MAX = 30  # frame_skip = "auto" never skips more than this
-AUTO_SKIP_EVERY_S = 1.0  # and reconsiders at most this often
 
 Dispatch = Callable[[Event, Frame | None], None]
 StatusCallback = Callable[[str, bool], None]
 PresenceCallback = Callable[[str, frozenset[str]], None]
+
+
+def detection_interval(config: Config, camera: CameraConfig) -> int:
+    """Detect on one analysed frame in N. "auto" detects every frame when frames are already
+    thinned (``frame_skip``) or the detector is cheap (mediapipe)."""
+    if config.detector.detect_every == "auto" and camera.frame_skip != 0:
+        return 1
+    return config.detector.detection_interval
 
 
 class CameraPipeline:
@@ -74,7 +80,7 @@ class CameraPipeline:
         self._tracking = config.tracking
         self._tolerance = config.gallery.effective_tolerance
         self._gates = gates_from(config.tracking)
-        self._detect_every = config.detector.detection_interval
+        self._detect_every = detection_interval(config, camera)
         self._set_area = camera.set_area or config.detector.set_area
         self._identities: dict[str, TrackIdentity] = {}
         self._recognizer = recognizer
@@ -85,9 +91,10 @@ class CameraPipeline:
         self._encoding: asyncio.Task[None] | None = None
         self._stop_requested = False
         self._failing_in_a_row = 0
-        self._busy_s = 0.0  # frame_skip = "auto": time spent analysing since the last adjustment
-        self._adjusted_at = time.monotonic()
+        auto = camera.frame_skip == "auto" and self.slot.drop_stale
+        self._autoskip = AutoFrameSkip(time.monotonic(), 0) if auto else None
         self._frame_size = (0, 0)  # (width, height) of the latest frame
+        self._last_frame_mono = time.monotonic()
 
     @property
     def name(self) -> str:
@@ -149,6 +156,7 @@ class CameraPipeline:
 
     async def _analyse(self, frame: Frame) -> None:
         self._frame_size = (frame.width, frame.height)
+        self._last_frame_mono = frame.read_mono
         if self.analysed % self._detect_every == 0:
             detect_started = time.monotonic()
             detections = await self._workers.detect(self.name, frame.image, self._set_area)
@@ -206,8 +214,9 @@ class CameraPipeline:
 
     def _decide(self, identity: TrackIdentity, frame: Frame) -> None:
         policy = policy_from(self._tracking, self._tolerance)
-        if identity.decide(policy, frame.captured_at, self._tracking.decision_deadline_s):
-            who = identity.identification(identity.track.look, (frame.width, frame.height), time.monotonic())
+        now = time.monotonic()
+        if identity.decide(policy, now, self._tracking.decision_deadline_s):
+            who = identity.identification(identity.track.look, (frame.width, frame.height), now)
             self._announce(who, frame)
 
     def _decide_overdue(self, frame: Frame) -> None:
@@ -235,21 +244,13 @@ class CameraPipeline:
     # --- frame_skip = "auto" ----------------------------------------------------
 
     def _auto_skip(self, busy_s: float) -> None:
-        """FACE01's semi-automatic frame skip: analyse only as many frames as the machine keeps up with."""
-        if self.config.frame_skip != "auto" or not self.slot.drop_stale:
+        """``frame_skip = "auto"`` on live cameras (a file at pace "none" waits for the analysis instead)."""
+        if self._autoskip is None or self.slot.closed:  # the last frames after a stop say nothing of the rate
             return
-        self._busy_s += busy_s
-        now = time.monotonic()
-        elapsed = now - self._adjusted_at
-        if elapsed < AUTO_SKIP_EVERY_S:
-            return
-        load = self._busy_s / elapsed  # share of the time the analysis loop was busy
-        current = self.camera.frame_skip
-        wanted = min(AUTO_SKIP_MAX, max(0, math.ceil((current + 1) * load / 0.8) - 1))  # aim for 80 % busy
-        if wanted != current:
+        wanted = self._autoskip.observe(busy_s, time.monotonic(), self.camera.stats.frames_read)
+        if wanted is not None and wanted != self.camera.frame_skip:
             self.camera.frame_skip = wanted
-            log.info("frame_skip adjusted", frame_skip=wanted, load=round(load, 2))
-        self._busy_s, self._adjusted_at = 0.0, now
+            log.info("frame_skip adjusted", frame_skip=wanted)
 
     # --- the daemon's view ----------------------------------------------------------
 
@@ -259,8 +260,11 @@ class CameraPipeline:
         A file read without pacing runs on its own timeline, faster or slower
         than the wall clock, so its presence expires only from its own frames.
         """
-        if self.slot.drop_stale:
-            self._emit(self.presence.expire(now), None)
+        if not self.slot.drop_stale:
+            return
+        if time.monotonic() - self._last_frame_mono >= self._tracking.max_absence_s:  # no frames: nobody seen
+            self._end_tracks(self.tracker.expire(now))
+        self._emit(self.presence.expire(now), None)
 
     def stats(self) -> dict[str, object]:
         """Frames read, analysed and dropped, latencies, tracks: for the status line and the exit report."""

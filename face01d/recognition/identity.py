@@ -22,6 +22,7 @@ from face01d.similarity import distance_to_percentage
 from face01d.tracking.track import Look, Track
 
 PENDING = Verdict(TrackState.PENDING, UNKNOWN, None, 0)
+HARD_DEADLINE = 5.0  # × decision_deadline_s: pending this long is unknown, however few looks were possible
 
 
 def policy_from(config: TrackingConfig, tolerance: float) -> DecisionPolicy:
@@ -73,10 +74,23 @@ class TrackIdentity:
         self.votes.append(vote)
         self.encodings.append(encoded.encoding)
 
-    def decide(self, policy: DecisionPolicy, now: float, deadline_s: float) -> bool:
+    def deadline_passed(self, policy: DecisionPolicy, now_mono: float, deadline_s: float) -> bool:
+        """Pending long enough: ``deadline_s`` and the chance of K looks, or in any case ``HARD_DEADLINE`` × it.
+
+        Measured on the machine's clock (``time.monotonic``), not the video's:
+        a file read faster than real time must still give the encoder its
+        second. The looks matter when frames are sparse (frame_skip, a slow
+        camera): one look a second must not turn every face unknown.
+        """
+        if self.in_flight:
+            return False
+        age = now_mono - self.track.first_seen_mono
+        return age >= deadline_s * HARD_DEADLINE or (age >= deadline_s and self.looks >= policy.votes_needed)
+
+    def decide(self, policy: DecisionPolicy, now_mono: float, deadline_s: float) -> bool:
         """Update the verdict; True when it changed to something not yet announced."""
-        deadline_passed = now - self.track.first_seen >= deadline_s and not self.in_flight
-        verdict = decide(list(self.votes), policy, deadline_passed=deadline_passed)
+        passed = self.deadline_passed(policy, now_mono, deadline_s)
+        verdict = decide(list(self.votes), policy, deadline_passed=passed)
         if verdict.state is TrackState.PENDING and self.verdict.state is not TrackState.PENDING:
             return False  # a decided track does not go back to pending
         if verdict.state is TrackState.UNKNOWN and self.verdict.state is TrackState.KNOWN:

@@ -46,6 +46,7 @@ class Track:
     first_seen_mono: float
     last_seen: float
     hits: int = 1
+    misses: int = 0  # detections in a row that did not find it
     phase: TrackPhase = TrackPhase.TENTATIVE
     box: FaceBox = field(init=False)  # the latest detected or predicted box
     velocity: tuple[float, float] = (0.0, 0.0)  # centre motion, pixels per second (x, y)
@@ -66,6 +67,7 @@ class Track:
         self.box = detection.box
         self.last_seen = captured_at
         self.hits += 1
+        self.misses = 0
 
     def predict(self, captured_at: float) -> None:
         """Move the box with the last velocity (between detections; cheap, no pixels)."""

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from face01d.config.models import TrackingConfig
 from face01d.faces import Detection
-from face01d.tracking.associate import associate
+from face01d.tracking.associate import associate, centre_gate
 from face01d.tracking.track import Look, Track, TrackPhase
+
+MIN_MISSES = 2  # a track ends only after this many detections in a row missed it (and max_absence_s passed)
 
 
 @dataclass(slots=True)
@@ -48,23 +50,31 @@ class FaceTracker:
         update = TrackerUpdate()
         for track in self._tracks:
             track.predict(captured_at)
-        pairs, _lost, new = associate([t.box for t in self._tracks], [d.box for d in detections], self._config.min_iou)
+        gates = [centre_gate(captured_at - t.look.captured_at) for t in self._tracks]
+        boxes = [d.box for d in detections]
+        pairs, lost, new = associate([t.box for t in self._tracks], boxes, self._config.min_iou, gates)
         for t, d in pairs:
             self._continue(self._tracks[t], detections[d], captured_at, frame_index, update)
+        for t in lost:
+            self._tracks[t].misses += 1
         for d in new:
             track = self._start(detections[d], captured_at, frame_index, read_mono)
             self._tracks.append(track)
             if track.confirmed:  # confirm_hits = 1: confirmed at first sight
                 update.confirmed.append(track)
                 update.seen.append(track)
-        update.ended = self._end_absent(captured_at)
+        update.ended = self._end(lambda track: track.misses >= MIN_MISSES and self._absent(track, captured_at))
         return update
 
     def predict(self, captured_at: float) -> TrackerUpdate:
-        """A frame without detection: boxes move on, absent tracks still end."""
+        """A frame without detection: boxes move on; only a detection can tell that a face is gone."""
         for track in self._tracks:
             track.predict(captured_at)
-        return TrackerUpdate(ended=self._end_absent(captured_at))
+        return TrackerUpdate()
+
+    def expire(self, now: float) -> list[Track]:
+        """No frames at all (a camera went silent): end the tracks unseen for ``max_absence_s``."""
+        return self._end(lambda track: self._absent(track, now))
 
     def end_all(self) -> list[Track]:
         """The source ended: every confirmed track ends now."""
@@ -89,10 +99,14 @@ class FaceTracker:
             track.phase = TrackPhase.CONFIRMED
         return track
 
-    def _end_absent(self, now: float) -> list[Track]:
-        """Tracks unseen for max_absence_s end; a tentative one just disappears (or, after a clock step back)."""
+    def _absent(self, track: Track, now: float) -> bool:
+        """Unseen for max_absence_s (or the clock stepped back by as much)."""
         limit = self._config.max_absence_s
-        gone = [t for t in self._tracks if now - t.last_seen >= limit or now < t.last_seen - limit]
+        return now - track.last_seen >= limit or now < track.last_seen - limit
+
+    def _end(self, gone_if: Callable[[Track], bool]) -> list[Track]:
+        """Remove the tracks that are gone; confirmed ones end, tentative ones just disappear."""
+        gone = [track for track in self._tracks if gone_if(track)]
         for track in gone:
             self._tracks.remove(track)
         ended = [t for t in gone if t.confirmed]

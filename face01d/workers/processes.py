@@ -70,6 +70,7 @@ log = structlog.get_logger(__name__)
 
 START_TIMEOUT_S = 120.0  # forkserver start, imports and model loading on a busy 2-core machine
 STOP_GRACE_S = 2.0  # after SIGTERM, before SIGKILL
+CLEAN_EXIT_REPLACE_S = 1.0  # a worker that left on SIGTERM is replaced after this: the group may be stopping
 CROP_MARGIN = 1.0  # context kept around each face for encoding, in face sizes (0.25 already sufficed, 0.1 did not)
 SHM_PREFIX = "face01d_"  # /dev/shm/face01d_<pid>_<random>: ours, and whose
 ATTACHED_LIMIT = 8  # blocks a worker keeps mapped between jobs
@@ -143,7 +144,8 @@ class SharedFrames:
             if block is not None:
                 del self._blocks[block.name]
                 _unlink(block)
-            block = SharedMemory(f"{SHM_PREFIX}{os.getpid()}_{secrets.token_hex(6)}", create=True, size=max(nbytes, 1))
+            name = f"{SHM_PREFIX}{os.getpid()}_{secrets.token_hex(6)}"
+            block = SharedMemory(name, create=True, size=max(nbytes, 1))
             self._blocks[block.name] = block
             return block
 
@@ -159,7 +161,9 @@ def _unlink(block: SharedMemory) -> None:
         pass
 
 
-def crop_around(image: np.ndarray, boxes: Sequence[FaceBox], margin: float = CROP_MARGIN) -> tuple[np.ndarray, list[FaceBox]]:
+def crop_around(
+    image: np.ndarray, boxes: Sequence[FaceBox], margin: float = CROP_MARGIN
+) -> tuple[np.ndarray, list[FaceBox]]:
     """The part of ``image`` that encoding ``boxes`` reads (a view), and the boxes in its pixels.
 
     Each box gets ``margin`` times its larger side on every side, so the
@@ -189,8 +193,8 @@ class _Attached:
         self._blocks: OrderedDict[str, SharedMemory] = OrderedDict()
 
     def array(self, frame: FrameRef) -> np.ndarray:
-        block = self._blocks.pop(frame.name, None) or SharedMemory(frame.name)
-        self._blocks[frame.name] = block
+        block = self._blocks.pop(frame.name, None)
+        self._blocks[frame.name] = block = block if block is not None else SharedMemory(frame.name)
         while len(self._blocks) > ATTACHED_LIMIT:
             try:
                 self._blocks.popitem(last=False)[1].close()
@@ -291,6 +295,7 @@ class ProcessWorkers:
         self._workers: list[_Worker] = []
         self._idle: deque[_Worker] = deque()
         self._replacements: set[asyncio.Task[None]] = set()
+        self._coming = 0  # replacements decided but not yet in self._workers
         self._ids = itertools.count()
         self._spawn_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -354,7 +359,7 @@ class ProcessWorkers:
             worker.conn.close()
             worker.theirs.close()
         self._frames.close()
-        self._copier.shutdown(wait=False, cancel_futures=True)
+        self._copier.shutdown(wait=False)  # a copy still queued fails with WorkerLost: the blocks are closed
 
     # -- submitting ---------------------------------------------------------------------------
 
@@ -386,7 +391,7 @@ class ProcessWorkers:
     def _check_running(self) -> None:
         if self._loop is None or self._stopping:
             raise WorkerLost("the vision worker pool is not running")
-        if not self._workers:
+        if not self._workers and not self._coming:
             raise WorkerLost("no vision worker left (replacements could not load their models)")
 
     def _pump(self) -> None:
@@ -421,6 +426,7 @@ class ProcessWorkers:
     # -- workers --------------------------------------------------------------------------------
 
     async def _launch(self, count: int) -> list[_Worker]:
+        """Start ``count`` workers (not waiting for their models); they count as workers from now on."""
         loop = asyncio.get_running_loop()
         workers = []
         for _ in range(count):
@@ -430,10 +436,22 @@ class ProcessWorkers:
             )
             workers.append(_Worker(process, ours, theirs, loop.create_future()))
         self._workers.extend(workers)
-        await asyncio.to_thread(self._start_processes, workers)
-        for worker in workers:
-            self._watch(worker)
+        try:
+            await asyncio.to_thread(self._start_processes, workers)
+        except Exception:
+            self._drop_unstarted(workers)
+            raise
+        finally:
+            for worker in workers:
+                self._watch(worker)
         return workers
+
+    def _drop_unstarted(self, workers: list[_Worker]) -> None:
+        for worker in workers:
+            if worker.pid is None and worker in self._workers:
+                self._workers.remove(worker)
+                worker.conn.close()
+                worker.theirs.close()
 
     def _start_processes(self, workers: list[_Worker]) -> None:
         """On a thread: the first start waits for the forkserver to import face01d (seconds)."""
@@ -495,32 +513,51 @@ class ProcessWorkers:
         worker.conn.close()
         worker.process.close()
         if worker.ready.done() and worker.ready.exception() is None:
-            job = worker.job
-            log.warning("vision worker died", pid=worker.pid, exit_code=code,
-                        camera=job.camera if job else None, job=job.order.kind if job else None)
-            self._abandon([worker], WorkerLost(f"vision worker {worker.pid} died (exit code {code})"))
-            self._replace()
+            self._lost(worker, code)
             return
         if not worker.ready.done():  # died while loading: start() or the replacement reports it
             worker.ready.set_exception(
                 ModelError(f"vision worker {worker.pid} exited with code {code} while loading its models")
             )
-        if not self._workers:
-            self._abandon_queued(WorkerLost("no vision worker left (replacements could not load their models)"))
+        self._abandon_if_none_left()
 
-    def _replace(self) -> None:
-        task = asyncio.get_running_loop().create_task(self._replacement())
+    def _lost(self, worker: _Worker, code: int | None) -> None:
+        job = worker.job
+        fields = {"pid": worker.pid, "exit_code": code, "camera": job.camera if job else None,
+                  "job": job.order.kind if job else None}
+        if code == 0:  # it left on SIGTERM: someone asked, perhaps the whole process group is stopping
+            log.info("vision worker exited", **fields)
+        else:
+            log.warning("vision worker died", **fields)
+        self._abandon([worker], WorkerLost(f"vision worker {worker.pid} died (exit code {code})"))
+        self._replace(CLEAN_EXIT_REPLACE_S if code == 0 else 0.0)
+
+    def _replace(self, delay: float) -> None:
+        self._coming += 1
+        task = asyncio.get_running_loop().create_task(self._replacement(delay))
         self._replacements.add(task)
         task.add_done_callback(self._replacements.discard)
 
-    async def _replacement(self) -> None:
-        (worker,) = await self._launch(1)
+    async def _replacement(self, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            (worker,) = await self._launch(1)
+        except Exception as exc:  # noqa: BLE001 - logged here, or it would be a stray task traceback
+            log.error("vision worker could not be replaced", error=f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            self._coming -= 1
+            self._abandon_if_none_left()
         try:
             await worker.ready
         except ModelError as exc:
             log.error("replacement vision worker failed", error=str(exc))
             return
         log.info("vision worker replaced", pid=worker.pid)
+
+    def _abandon_if_none_left(self) -> None:
+        if not self._workers and not self._coming and not self._stopping:
+            self._abandon_queued(WorkerLost("no vision worker left (replacements could not load their models)"))
 
     def _abandon(self, workers: list[_Worker], error: WorkerLost) -> None:
         """Fail the jobs of these workers (and, at stop, every queued one); their blocks are free again."""

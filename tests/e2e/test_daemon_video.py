@@ -14,7 +14,7 @@ import pytest
 
 REGISTERED = {"金正恩", "麻生太郎", "安倍晋三"}
 EVENT_KEYS = {"id", "type", "node", "camera", "name", "distance", "percentage", "box", "frame",
-              "captured_at", "published_at", "snapshot"}
+              "captured_at", "published_at", "snapshot", "track_id", "votes", "latency_ms"}
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -31,6 +31,7 @@ def assert_event_schema(event: dict) -> None:
     assert set(event["box"]) == {"top", "right", "bottom", "left"}
     assert event["frame"] == {"width": 1920, "height": 1080}
     assert 0 < event["distance"] < 0.55 and 98 < event["percentage"] < 100
+    assert event["track_id"].startswith("door-") and event["votes"] >= 1 and event["latency_ms"] >= 0
 
 
 def test_sample_video_recognises_kim_and_publishes(data, daemon_config, run_daemon, mosquitto, mqtt_recorder):
@@ -41,7 +42,7 @@ def test_sample_video_recognises_kim_and_publishes(data, daemon_config, run_daem
 
     events = daemon.events()
     recognized = [event for event in events if event["type"] == "recognized"]
-    assert [event["name"] for event in recognized] == ["金正恩"]  # once: the cooldown holds while he stays
+    assert [event["name"] for event in recognized] == ["金正恩"]  # once: one track, or the cooldown, while he stays
     assert not {event["name"] for event in events} & (REGISTERED - {"金正恩"})
     assert_event_schema(recognized[0])
     assert [event["snapshot"] for event in events if event["type"] == "left"] == [None]  # end of file
@@ -129,7 +130,7 @@ def test_dead_broker_still_prints_events(data, daemon_config, run_daemon, mosqui
     mosquitto.stop()  # a port where nothing listens any more
     daemon = run_daemon(daemon_config([video_camera(data, frame_skip=29)], broker=mosquitto), "--stdout", "--once")
     assert daemon.wait(240) == 0, daemon.stderr[-3000:]
-    assert [event["name"] for event in daemon.events() if event["type"] == "recognized"] == ["金正恩"]
+    assert {event["name"] for event in daemon.events() if event["type"] == "recognized"} == {"金正恩"}
     warnings = [record for record in daemon.logs() if record["level"] in ("warning", "error")]
     assert any("mqtt" in record["event"] for record in warnings), warnings
 

@@ -58,6 +58,8 @@ def test_the_deadline_makes_a_pending_track_unknown_then_a_better_view_is_looked
     identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
     identity.add_look(identity.track.look, ENCODED, vote("obama", 0.55))
     assert not identity.decide(POLICY, 0.5, CONFIG.decision_deadline_s)
+    assert not identity.decide(POLICY, 1.0, CONFIG.decision_deadline_s)  # one look only: K = 2 were not possible
+    identity.add_look(identity.track.look, ENCODED, None)  # a look that failed the gates still counts as a chance
     assert identity.decide(POLICY, 1.0, CONFIG.decision_deadline_s)
     assert identity.verdict.state is TrackState.UNKNOWN
     assert identity.identification(identity.track.look, (640, 480), 1.0).name == UNKNOWN
@@ -69,7 +71,8 @@ def test_the_deadline_makes_a_pending_track_unknown_then_a_better_view_is_looked
 
 def test_an_unknown_track_can_still_become_known_but_a_known_one_never_unknown():
     identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
-    assert identity.decide(POLICY, 1.5, CONFIG.decision_deadline_s)  # no look at all by the deadline
+    assert not identity.decide(POLICY, 4.9, CONFIG.decision_deadline_s)  # no look at all yet ...
+    assert identity.decide(POLICY, 5.0, CONFIG.decision_deadline_s)  # ... but pending is bounded (5 × deadline)
     identity.identification(identity.track.look, (640, 480), 1.5)
     for distance in (0.33, 0.34):
         identity.add_look(identity.track.look, ENCODED, vote("biden", distance))

@@ -17,6 +17,7 @@ import pytest
 from face01d.capture.frame import Frame
 from face01d.config.models import CameraConfig, Config, DetectorConfig, GalleryConfig
 from face01d.events.model import Event, EventType
+from face01d.capture.autoskip import frame_skip_for
 from face01d.pipeline import CameraPipeline
 from face01d.recognition.recognizer import Recognizer, load_gallery
 from face01d.workers import ThreadWorkers, VisionSettings
@@ -91,3 +92,30 @@ async def test_a_stranger_is_never_named(data, galleries, detector: str):
     events, _first_face_at = await run_sample(data.kim_video, galleries["without"], detector)
     assert of_type(events, EventType.RECOGNIZED) == [], [(e.name, e.distance, e.votes) for e in events]
     assert of_type(events, EventType.UNKNOWN), "the stranger is announced as unknown"
+
+
+def test_auto_frame_skip_matches_the_analysis_time_to_the_camera_rate():
+    assert frame_skip_for(0.020, 30.0) == 0  # 20 ms a frame keeps up with 30 fps
+    assert frame_skip_for(0.030, 30.0) == 1  # 90 % busy: one in two
+    assert frame_skip_for(0.100, 30.0) == 3  # 3.75 frames' worth of time per frame → one in four
+    assert frame_skip_for(10.0, 30.0) == 30 and frame_skip_for(0.1, 0.0) == 0  # bounded; no rate yet
+
+
+async def test_frame_skip_auto_thins_a_live_camera_that_analysis_cannot_keep_up_with(data):
+    """A 1080p30 file at its own pace through full-resolution HOG (hundreds of ms a frame)."""
+    camera = CameraConfig(name="live", source=str(data.kim_video), pace="native", frame_skip="auto")
+    config = Config(detector=DetectorConfig(kind="hog", upsampling=1, set_width=0, detect_every=1), cameras=[camera])
+    workers = ThreadWorkers(VisionSettings(config.detector), threads=1)
+    gallery = GalleryConfig(path=data.face01_gallery)
+    loaded, _ = await asyncio.to_thread(load_gallery, gallery)
+    pipeline = CameraPipeline(camera, config=config, recognizer=Recognizer(config.detector, gallery, loaded),
+                              workers=workers, dispatch=lambda event, frame: None)
+    await workers.start()
+    task = asyncio.create_task(pipeline.run())
+    await asyncio.sleep(5.0)
+    stats = pipeline.stats()
+    await pipeline.stop_capture()
+    await task
+    await workers.stop()
+    assert stats["frame_skip"] >= 2, stats  # HOG at 1080p cannot analyse 30 frames a second here
+    assert stats["frames_skipped"] > stats["frames_dropped"], stats  # thinned before the slot, not dropped in it

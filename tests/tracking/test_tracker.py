@@ -39,6 +39,15 @@ def test_a_face_that_jumped_is_still_matched_by_its_centre():
     assert pairs == [] and new == [0]
 
 
+def test_sparse_frames_widen_the_centre_gate():
+    faces = tracker()
+    faces.update([face(100)], 0.0, 0, 0.0)
+    assert len(faces.update([face(200)], 1.0, 30, 1.0).seen) == 1 and len(faces.tracks) == 1  # a width in 1 s
+    assert faces.tracks[0].hits == 2
+    faces.update([face(400)], 1.033, 31, 1.033)  # two widths in one frame: someone else
+    assert len(faces.tracks) == 2
+
+
 def test_a_track_is_tentative_then_confirmed_and_keeps_its_id():
     faces = tracker()
     first = faces.update([face(100)], 0.0, 0, 0.0)
@@ -74,10 +83,25 @@ def test_an_absent_confirmed_track_ends_and_a_tentative_one_vanishes():
     faces.update([face(100)], 0.0, 0, 0.0)
     faces.update([face(100)], 0.1, 1, 0.1)
     faces.update([face(100), face(700)], 0.2, 2, 0.2)  # a second, tentative face
-    assert faces.predict(1.05).ended == []
-    ended = faces.predict(1.2).ended
-    assert [t.phase for t in ended] == [TrackPhase.ENDED] and ended[0].box.left == 100
+    assert faces.predict(5.0).ended == []  # only a detection can tell a face is gone
+    assert faces.update([], 1.05, 3, 1.05).ended == []  # one miss, and not yet max_absence_s
+    ended = faces.update([], 1.2, 4, 1.2).ended
+    assert [t.phase for t in ended] == [TrackPhase.ENDED] and ended[0].look.box.left == 100
     assert faces.tracks == []
+
+
+def test_sparse_detections_do_not_end_a_track_that_is_still_there():
+    faces = tracker()  # max_absence_s = 1.0, yet detections come 1.5 s apart (frame_skip, slow HOG)
+    for t in range(4):
+        assert faces.update([face(100)], t * 1.5, t, t * 1.5).ended == []
+    assert len(faces.tracks) == 1 and faces.tracks[0].hits == 4
+
+
+def test_a_silent_camera_expires_its_tracks_by_the_clock():
+    faces = tracker()
+    faces.update([face(100)], 0.0, 0, 0.0)
+    faces.update([face(100)], 0.1, 1, 0.1)
+    assert faces.expire(1.0) == [] and len(faces.expire(1.2)) == 1
 
 
 def test_end_all_ends_confirmed_tracks_only():
@@ -97,4 +121,5 @@ def test_a_clock_stepped_back_ends_tracks_instead_of_keeping_them_forever():
     faces = tracker()
     faces.update([face(100)], 1000.0, 0, 0.0)
     faces.update([face(100)], 1000.1, 1, 0.1)
-    assert len(faces.predict(10.0).ended) == 1
+    assert faces.update([], 10.0, 2, 0.2).ended == []  # one miss
+    assert len(faces.update([], 10.1, 3, 0.3).ended) == 1
