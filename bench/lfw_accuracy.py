@@ -1,29 +1,51 @@
-"""LFW View 1 pair accuracy: face01d's vision pipeline against face_recognition's.
+"""LFW View 1 pair accuracy: face01d's HOG and mediapipe pipelines, and face_recognition's.
 
-Both pipelines use the same dlib models (HOG detector with one upsampling
-pass, 5-point alignment, 128-D ResNet) and the same tolerance, so face01d
-must not score lower: a gap points at a bug in colour order, resizing or
-alignment. Each unique image is encoded once per pipeline. A pair where a
-face is missing in either image counts as an error (never dropped).
+All pipelines use the same dlib models after detection (5-point alignment,
+128-D ResNet) and the same tolerance. face01d (HOG) uses the same detector as
+face_recognition (HOG, one upsampling pass), so it must not score lower: a gap
+points at a bug in colour order, resizing or alignment. face01d (mediapipe)
+detects with BlazeFace and maps its box to dlib's framing; it must stay within
+0.5 points of face01d (HOG). Each unique image is encoded once per pipeline. A
+pair where a face is missing in either image counts as an error (never dropped).
 
-    .venv/bin/python bench/lfw_accuracy.py [--pairs test|train] [--limit N]
+Encodings are cached per pipeline under .cache/bench/ (keyed by the
+pipeline's settings, the box mapping and the library versions), so a second
+run only scores; --fresh ignores the cache.
+
+    .venv/bin/python bench/lfw_accuracy.py [--pairs test|train] [--limit N] [--reference] [--fresh]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import time
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-PAIR_FILES = {"test": "pairsDevTest.txt", "train": "pairsDevTrain.txt"}
+if TYPE_CHECKING:
+    from face01d.config.models import DetectorConfig
 
-Encoder = Callable[[Path], "np.ndarray | None"]
+REPO = Path(__file__).resolve().parent.parent
+CACHE = REPO / ".cache" / "bench"
+PAIR_FILES = {"test": "pairsDevTest.txt", "train": "pairsDevTrain.txt"}
+HOG, MEDIAPIPE, REFERENCE = "face01d (HOG)", "face01d (mediapipe)", "face_recognition"
+MAX_GAP_POINTS = 0.5  # mediapipe's accuracy may trail HOG's by at most this
+
+Encode = Callable[[Path], "np.ndarray | None"]
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """A pipeline: its encode function and what its cached encodings depend on."""
+
+    encode: Encode
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -44,6 +66,7 @@ class Result:
     no_face_images: list[str]
     seconds: float
     images: int
+    cached: int = 0
 
     @property
     def accuracy(self) -> float:
@@ -74,14 +97,17 @@ def read_pairs(root: Path, which: str, limit: int | None) -> list[Pair]:
     return same + different
 
 
-def face01d_encoder() -> Encoder:
-    """face01d's own path: load_image (OpenCV decode) → FaceAnalyzer detect → encode."""
-    from face01d.config.models import DetectorConfig, DetectorKind
+def _fingerprint(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def face01d_encoder(detector: DetectorConfig) -> Encoder:
+    """face01d's own path: load_image (OpenCV decode) → FaceAnalyzer detect → largest face → encode."""
     from face01d.errors import ImageReadError
     from face01d.vision.analyzer import FaceAnalyzer
     from face01d.vision.image import load_image
 
-    analyzer = FaceAnalyzer(DetectorConfig(kind=DetectorKind.HOG, upsampling=1), landmarks="small", jitters=1)
+    analyzer = FaceAnalyzer(detector, landmarks="small", jitters=1)
 
     def encode(path: Path) -> np.ndarray | None:
         try:
@@ -91,7 +117,17 @@ def face01d_encoder() -> Encoder:
         detections = analyzer.detect(rgb, color="rgb")  # largest first
         return analyzer.encode(rgb, detections[:1], color="rgb")[0].encoding if detections else None
 
-    return encode
+    mapping = getattr(analyzer.detector, "calibration", None)  # mediapipe's box mapping
+    return Encoder(encode, _fingerprint(detector, mapping, version("dlib-bin"), version("mediapipe")))
+
+
+def face01d_encoders(mediapipe_model: str) -> dict[str, Encoder]:
+    from face01d.config.models import DetectorConfig, DetectorKind
+
+    return {
+        HOG: face01d_encoder(DetectorConfig(kind=DetectorKind.HOG, upsampling=1)),
+        MEDIAPIPE: face01d_encoder(DetectorConfig(kind=DetectorKind.MEDIAPIPE, mediapipe_model=mediapipe_model)),
+    }
 
 
 def face_recognition_encoder() -> Encoder:
@@ -108,24 +144,81 @@ def face_recognition_encoder() -> Encoder:
         largest = max(locations, key=lambda box: (box[2] - box[0]) * (box[1] - box[3]))
         return face_recognition.face_encodings(image, [largest], num_jitters=1, model="small")[0]
 
-    return encode
+    return Encoder(encode, _fingerprint("face_recognition", version("face_recognition"), version("dlib-bin")))
 
 
-def encode_all(encoders: dict[str, Encoder], paths: list[Path]) -> tuple[dict[str, dict], dict[str, float]]:
+class EncodingCache:
+    """One pipeline's encodings (NaN: no face) and seconds per image, in .cache/bench/."""
+
+    def __init__(self, name: str, fingerprint: str, root: Path, enabled: bool) -> None:
+        slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+        self.file = CACHE / f"lfw-{slug}-{fingerprint}.npz"
+        self.root, self.enabled = root, enabled
+        self.entries: dict[str, tuple[np.ndarray, float]] = {}
+        if enabled and self.file.exists():
+            with np.load(self.file, allow_pickle=False) as saved:
+                rows = zip(saved["keys"], saved["encodings"], saved["seconds"])
+                self.entries = {str(k): (e, float(t)) for k, e, t in rows}
+
+    def get(self, path: Path) -> tuple[np.ndarray | None, float] | None:
+        entry = self.entries.get(self._key(path))
+        if entry is None:
+            return None
+        return (None if np.isnan(entry[0]).any() else entry[0]), entry[1]
+
+    def put(self, path: Path, encoding: np.ndarray | None, seconds: float) -> None:
+        self.entries[self._key(path)] = (np.full(128, np.nan) if encoding is None else encoding, seconds)
+
+    def save(self) -> None:
+        if not self.enabled or not self.entries:
+            return
+        CACHE.mkdir(parents=True, exist_ok=True)
+        keys = sorted(self.entries)
+        np.savez(
+            self.file,
+            keys=np.array(keys),
+            encodings=np.array([self.entries[k][0] for k in keys]),
+            seconds=np.array([self.entries[k][1] for k in keys]),
+        )
+
+    def _key(self, path: Path) -> str:
+        return str(path.relative_to(self.root)) if path.is_relative_to(self.root) else str(path)
+
+
+@dataclass
+class Encoded:
+    """One pipeline's encodings of every image, with its encoding time."""
+
+    encodings: dict[Path, np.ndarray | None]
+    seconds: float = 0.0
+    cached: int = 0
+
+
+def encode_all(encoders: dict[str, Encoder], paths: list[Path], root: Path, use_cache: bool) -> dict[str, Encoded]:
     """Encode every image with every pipeline, alternating per image so that
-    CPU contention from other processes weighs on both timings alike."""
-    encodings: dict[str, dict[Path, np.ndarray | None]] = {name: {} for name in encoders}
-    seconds = dict.fromkeys(encoders, 0.0)
+    CPU contention from other processes weighs on all timings alike; images
+    already in a pipeline's cache are taken from it (with their timing)."""
+    caches = {name: EncodingCache(name, e.fingerprint, root, use_cache) for name, e in encoders.items()}
+    out = {name: Encoded({}) for name in encoders}
     for path in paths:
         for name, encoder in encoders.items():
-            started = time.perf_counter()
-            encodings[name][path] = encoder(path)
-            seconds[name] += time.perf_counter() - started
-    return encodings, seconds
+            hit = caches[name].get(path)
+            if hit is None:
+                started = time.perf_counter()
+                hit = encoder.encode(path), time.perf_counter() - started
+                caches[name].put(path, *hit)
+            else:
+                out[name].cached += 1
+            out[name].encodings[path] = hit[0]
+            out[name].seconds += hit[1]
+    for cache in caches.values():
+        cache.save()
+    return out
 
 
-def score(name: str, pairs: list[Pair], encodings: dict[Path, np.ndarray | None], seconds: float, tolerance: float) -> Result:
+def score(name: str, pairs: list[Pair], encoded: Encoded, tolerance: float) -> Result:
     """Count correct verdicts; a pair with a missing face is wrong."""
+    encodings = encoded.encodings
     correct = {True: 0, False: 0}
     no_face_pairs = 0
     for pair in pairs:
@@ -136,10 +229,14 @@ def score(name: str, pairs: list[Pair], encodings: dict[Path, np.ndarray | None]
         correct[pair.same] += int((float(np.linalg.norm(a - b)) <= tolerance) == pair.same)
     missing = sorted(path.stem + ("" if path.exists() else " (file missing)") for path, e in encodings.items() if e is None)
     same = sum(p.same for p in pairs)
-    return Result(name, correct[True], correct[False], same, len(pairs) - same, no_face_pairs, missing, seconds, len(encodings))
+    return Result(
+        name, correct[True], correct[False], same, len(pairs) - same, no_face_pairs, missing,
+        encoded.seconds, len(encodings), encoded.cached,
+    )
 
 
 def print_result(result: Result) -> None:
+    cached = f", {result.cached} of them timed in an earlier run (cache)" if result.cached else ""
     print(f"[{result.name}]")
     print(f"  pairs                  {result.same + result.different} ({result.same} same, {result.different} different)")
     print(f"  accuracy               {100 * result.accuracy:.2f} %")
@@ -147,15 +244,29 @@ def print_result(result: Result) -> None:
     print(f"  diff-person accuracy   {100 * result.correct_different / max(result.different, 1):.2f} %")
     print(f"  pairs with no face     {result.no_face_pairs} (counted as errors)")
     print(f"  images with no face    {len(result.no_face_images)}: {', '.join(result.no_face_images) or '-'}")
-    print(f"  time                   {result.seconds:.1f} s for {result.images} images ({1000 * result.seconds / max(result.images, 1):.0f} ms/image)")
+    print(f"  time                   {result.seconds:.1f} s for {result.images} images "
+          f"({1000 * result.seconds / max(result.images, 1):.0f} ms/image{cached})")
 
 
 def encoding_agreement(ours: dict[Path, np.ndarray | None], theirs: dict[Path, np.ndarray | None]) -> str:
-    """How far the two pipelines' encodings of the same image are apart."""
+    """How far two pipelines' encodings of the same image are apart."""
     gaps = [float(np.linalg.norm(ours[p] - theirs[p])) for p in ours if ours[p] is not None and theirs[p] is not None]
     if not gaps:
         return "no image with a face in both pipelines"
-    return f"median {np.median(gaps):.4f}, max {max(gaps):.4f} over {len(gaps)} images"
+    return f"median {np.median(gaps):.4f}, mean {np.mean(gaps):.4f}, max {max(gaps):.4f} over {len(gaps)} images"
+
+
+def print_comparisons(results: dict[str, Result], encoded: dict[str, Encoded]) -> None:
+    gap = 100 * (results[MEDIAPIPE].accuracy - results[HOG].accuracy)
+    verdict = "within" if gap >= -MAX_GAP_POINTS else "NOT within"
+    print(f"accuracy difference (mediapipe - HOG): {gap:+.2f} points: {verdict} {MAX_GAP_POINTS} points of HOG")
+    agreement = encoding_agreement(encoded[MEDIAPIPE].encodings, encoded[HOG].encodings)
+    print(f"encoding distance mediapipe vs HOG, same image: {agreement}")
+    if REFERENCE in results:
+        gap = 100 * (results[HOG].accuracy - results[REFERENCE].accuracy)
+        print(f"accuracy difference (face01d HOG - face_recognition): {gap:+.2f} points")
+        agreement = encoding_agreement(encoded[HOG].encodings, encoded[REFERENCE].encodings)
+        print(f"encoding distance face01d HOG vs face_recognition, same image: {agreement}")
 
 
 def main() -> None:
@@ -164,18 +275,23 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N pairs, half same, half different")
     parser.add_argument("--tolerance", type=float, default=0.6)
     parser.add_argument("--data", default=None, help="the lfw_view1 folder")
+    parser.add_argument("--mediapipe-model", choices=["short", "full"], default="short")
+    parser.add_argument("--reference", action="store_true", help="also run face_recognition's own pipeline (2x time)")
+    parser.add_argument("--fresh", action="store_true", help="encode everything again, ignoring .cache/bench/")
     args = parser.parse_args()
     root = lfw_root(args.data)
     pairs = read_pairs(root, args.pairs, args.limit)
     paths = sorted({p.first for p in pairs} | {p.second for p in pairs})
-    print(f"LFW View 1 {PAIR_FILES[args.pairs]}: {len(pairs)} pairs, {len(paths)} unique images, tolerance {args.tolerance}")
-    encoders = {"face01d": face01d_encoder(), "face_recognition": face_recognition_encoder()}
-    encodings, seconds = encode_all(encoders, paths)
-    results = [score(name, pairs, encodings[name], seconds[name], args.tolerance) for name in encoders]
-    for result in results:
+    print(f"LFW View 1 {PAIR_FILES[args.pairs]}: {len(pairs)} pairs, {len(paths)} unique images, "
+          f"tolerance {args.tolerance}, mediapipe model {args.mediapipe_model!r}")
+    encoders = face01d_encoders(args.mediapipe_model)
+    if args.reference:
+        encoders[REFERENCE] = face_recognition_encoder()
+    encoded = encode_all(encoders, paths, root, use_cache=not args.fresh)
+    results = {name: score(name, pairs, encoded[name], args.tolerance) for name in encoders}
+    for result in results.values():
         print_result(result)
-    print(f"accuracy difference (face01d - face_recognition): {100 * (results[0].accuracy - results[1].accuracy):+.2f} points")
-    print(f"encoding distance between pipelines, same image: {encoding_agreement(encodings['face01d'], encodings['face_recognition'])}")
+    print_comparisons(results, encoded)
 
 
 if __name__ == "__main__":

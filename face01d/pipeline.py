@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import structlog
 
-from face01d.capture.autoskip import AutoFrameSkip
+from face01d import pacing
 from face01d.capture.camera import Camera, slot_for
 from face01d.capture.frame import Frame
 from face01d.config.models import CameraConfig, Config
@@ -34,7 +34,7 @@ from face01d.recognition.decision import TrackState
 from face01d.recognition.identity import TrackIdentity, gates_from, policy_from
 from face01d.recognition.recognizer import Recognizer
 from face01d.stats import Percentiles
-from face01d.tracking import FaceTracker, Track
+from face01d.tracking import FaceTracker, Track, TrackerUpdate
 from face01d.tracking.track import Look
 from face01d.workers.base import VisionWorkers
 
@@ -80,7 +80,8 @@ class CameraPipeline:
         self._tracking = config.tracking
         self._tolerance = config.gallery.effective_tolerance
         self._gates = gates_from(config.tracking)
-        self._detect_every = detection_interval(config, camera)
+        self._base_cadence = self._detect_every = detection_interval(config, camera)
+        self._since_detection = self._detect_every  # the first frame is detected
         self._set_area = camera.set_area or config.detector.set_area
         self._identities: dict[str, TrackIdentity] = {}
         self._recognizer = recognizer
@@ -91,8 +92,9 @@ class CameraPipeline:
         self._encoding: asyncio.Task[None] | None = None
         self._stop_requested = False
         self._failing_in_a_row = 0
-        auto = camera.frame_skip == "auto" and self.slot.drop_stale
-        self._autoskip = AutoFrameSkip(time.monotonic(), 0) if auto else None
+        live = self.slot.drop_stale  # a file at pace "none" waits for the analysis instead
+        self._autoskip = pacing.Governor(time.monotonic(), 0) if live and camera.frame_skip == "auto" else None
+        self._cadence = pacing.Governor(time.monotonic(), 0) if live and config.detector.detect_every == "auto" else None
         self._frame_size = (0, 0)  # (width, height) of the latest frame
         self._last_frame_mono = time.monotonic()
 
@@ -152,16 +154,15 @@ class CameraPipeline:
             self._failing_in_a_row += 1
             if self._failing_in_a_row % FAILURE_LOG_EVERY == 1:  # the first, then one in N: no log flood
                 log.exception("frame analysis failed", frame=frame.index, failed=self.failed)
-        self._auto_skip(time.monotonic() - started)
+        self._adapt_frame_skip(time.monotonic() - started)
 
     async def _analyse(self, frame: Frame) -> None:
         self._frame_size = (frame.width, frame.height)
         self._last_frame_mono = frame.read_mono
-        if self.analysed % self._detect_every == 0:
-            detect_started = time.monotonic()
-            detections = await self._workers.detect(self.name, frame.image, self._set_area)
-            self.stage_ms["detect"].add((time.monotonic() - detect_started) * 1000.0)
-            update = self.tracker.update(detections, frame.captured_at, frame.index, frame.read_mono)
+        self._since_detection += 1
+        if self._since_detection >= self._detect_every:
+            self._since_detection = 0
+            update = await self._detect(frame)
         else:
             update = self.tracker.predict(frame.captured_at)
         self.analysed += 1
@@ -175,6 +176,14 @@ class CameraPipeline:
             self._emit(self.presence.expire(frame.captured_at), None)
         if self._on_presence is not None:  # retained presence expires unless refreshed
             self._on_presence(self.name, self.presence.present)
+
+    async def _detect(self, frame: Frame) -> TrackerUpdate:
+        started = time.monotonic()
+        detections = await self._workers.detect(self.name, frame.image, self._set_area)
+        seconds = time.monotonic() - started  # queueing in a shared pool included: that is the real cost
+        self.stage_ms["detect"].add(seconds * 1000.0)
+        self._adapt_cadence(seconds)
+        return self.tracker.update(detections, frame.captured_at, frame.index, frame.read_mono)
 
     # --- looks and decisions ----------------------------------------------------
 
@@ -243,14 +252,28 @@ class CameraPipeline:
 
     # --- frame_skip = "auto" ----------------------------------------------------
 
-    def _auto_skip(self, busy_s: float) -> None:
-        """``frame_skip = "auto"`` on live cameras (a file at pace "none" waits for the analysis instead)."""
+    def _adapt_frame_skip(self, busy_s: float) -> None:
+        """``frame_skip = "auto"``: analyse only as many frames as the machine keeps up with (see pacing)."""
         if self._autoskip is None or self.slot.closed:  # the last frames after a stop say nothing of the rate
             return
-        wanted = self._autoskip.observe(busy_s, time.monotonic(), self.camera.stats.frames_read)
-        if wanted is not None and wanted != self.camera.frame_skip:
-            self.camera.frame_skip = wanted
-            log.info("frame_skip adjusted", frame_skip=wanted)
+        self._autoskip.observe(busy_s)
+        measured = self._autoskip.due(time.monotonic(), self.camera.stats.frames_read)
+        if measured is not None and (skip := pacing.frame_skip_for(*measured)) != self.camera.frame_skip:
+            self.camera.frame_skip = skip
+            log.info("frame_skip adjusted", frame_skip=skip)
+
+    def _adapt_cadence(self, detect_s: float) -> None:
+        """``detect_every = "auto"`` on live cameras: detect as often as the detector keeps up (see pacing)."""
+        if self._cadence is None or self.slot.closed:
+            return
+        self._cadence.observe(detect_s)
+        stats = self.camera.stats
+        measured = self._cadence.due(time.monotonic(), stats.frames_read - stats.frames_skipped)
+        if measured is not None:
+            cadence = pacing.cadence_for(*measured, base=self._base_cadence)
+            if cadence != self._detect_every:
+                log.debug("detection cadence adjusted", detect_every=cadence)
+            self._detect_every = cadence
 
     # --- the daemon's view ----------------------------------------------------------
 
@@ -274,6 +297,7 @@ class CameraPipeline:
             "analysis_failed": self.failed,
             "tracks": len(self.tracker.tracks),
             "frame_skip": self.camera.frame_skip,
+            "detect_every": self._detect_every,
             "latency_ms": self.latency.summary(),
             "stage_ms": {stage: window.summary() for stage, window in self.stage_ms.items()},
         }

@@ -102,7 +102,8 @@ class _PersonIndex:
         index = {name: i for i, name in enumerate(self.names)}
         owner = np.array([index[name] for name in gallery.names])
         order = np.argsort(owner, kind="stable")
-        self._rows64 = gallery.encodings[order]
+        in_order = bool(np.all(order == np.arange(len(order))))  # the usual case: no 8-bytes-per-value copy
+        self._rows64 = gallery.encodings if in_order else gallery.encodings[order]
         self._rows = self._rows64.astype(np.float32)
         self._norms = np.einsum("ij,ij->i", self._rows, self._rows)
         self._starts = np.searchsorted(owner[order], np.arange(len(self.names)))

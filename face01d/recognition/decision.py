@@ -133,5 +133,5 @@ def _support(window: Sequence[Vote], policy: DecisionPolicy) -> dict[str, list[f
 
 # Defaults, measured by bench/open_set.py (see its output in the docstring of
 # this module's section below).
-DEFAULT_POLICY = DecisionPolicy(tolerance=0.5, margin=0.06, votes_needed=3, window=5)
-DEFAULT_GATES = QualityGates(min_face_px=48, min_sharpness=25.0, max_yaw=0.35)
+DEFAULT_POLICY = DecisionPolicy(tolerance=0.5, margin=0.08, votes_needed=3, window=5)
+DEFAULT_GATES = QualityGates(min_face_px=40, min_sharpness=25.0, max_yaw=0.35)

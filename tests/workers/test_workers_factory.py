@@ -1,0 +1,41 @@
+"""make_workers: the pools that [workers] asks for, and a split pool that routes each stage."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from face01d.config.models import DetectorConfig, WorkersConfig
+from face01d.vision.image import load_image
+from face01d.workers import ProcessWorkers, SplitWorkers, ThreadWorkers, VisionSettings, make_workers
+
+SETTINGS = VisionSettings(DetectorConfig(set_width=640))
+
+
+def test_one_pool_when_both_stages_run_in_the_same_place() -> None:
+    threads = make_workers(WorkersConfig(detect="thread", encode="thread", threads=3), SETTINGS)
+    processes = make_workers(WorkersConfig(detect="process", encode="process", processes=2), SETTINGS)
+    assert isinstance(threads, ThreadWorkers) and threads.threads == 3
+    assert isinstance(processes, ProcessWorkers) and processes.processes == 2 and processes.settings == SETTINGS
+
+
+def test_split_pools_follow_the_config() -> None:
+    split = make_workers(WorkersConfig(detect="process", encode="thread", threads=2, processes=1), SETTINGS)
+    assert isinstance(split, SplitWorkers)
+    assert isinstance(split.detector, ProcessWorkers) and isinstance(split.encoder, ThreadWorkers)
+
+
+async def test_split_pool_detects_on_threads_and_encodes_in_a_process(data) -> None:  # noqa: ANN001
+    image = load_image(data.fr_test_images / "obama.jpg")[:, :, ::-1].copy()
+    split = make_workers(WorkersConfig(detect="thread", encode="process", threads=1, processes=1), SETTINGS)
+    assert isinstance(split, SplitWorkers)
+    await split.start()
+    try:
+        detections = await split.detect("cam", image)
+        faces = await split.encode("cam", image, [d.box for d in detections])
+        assert split.encoder.pids and not split.encoder.jobs  # the process pool did the encoding and is idle
+        direct = await split.detector.encode("cam", image, [d.box for d in detections])
+    finally:
+        await split.stop()
+    assert len(detections) == 1 and len(faces) == 1
+    np.testing.assert_allclose(faces[0].encoding, direct[0].encoding, atol=1e-6)
+    assert split.encoder.pids == []  # stopped with the split pool
