@@ -9,8 +9,9 @@ on a small copy is still encoded with all the detail the camera gave.
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection, Sequence
 from dataclasses import replace
-from collections.abc import Sequence
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -19,19 +20,41 @@ from face01d.config.models import DetectorConfig, SetArea
 from face01d.vision.detectors import Detector, make_detector
 from face01d.vision.encoder import FaceEncoder
 from face01d.vision.image import Color, crop_area, resize_to_width, to_rgb
-from face01d.vision.quality import sharpness
 from face01d.faces import Detection, EncodedFace, Face, FaceBox
+from face01d.vision.quality import sharpness
 
 Landmarks = Literal["small", "large"]
+Stage = Literal["detect", "encode"]
 
 
 class FaceAnalyzer:
-    """A detector and an encoder owned by one thread (dlib/mediapipe objects are not shared)."""
+    """A detector and an encoder owned by one thread (dlib/mediapipe objects are not shared).
+
+    Each model is loaded on first use: a worker that only detects never pays
+    the encoder's ~100 MB, nor an encoding worker the detector's. ``load``
+    loads them up front, so a missing model fails start-up, not a frame.
+    """
 
     def __init__(self, detector: DetectorConfig, landmarks: Landmarks = "small", jitters: int = 1) -> None:
         self.config = detector
-        self.detector: Detector = make_detector(detector)
-        self.encoder = FaceEncoder(landmarks, jitters)
+        self.landmarks = landmarks
+        self.jitters = jitters
+
+    @cached_property
+    def detector(self) -> Detector:
+        return make_detector(self.config)
+
+    @cached_property
+    def encoder(self) -> FaceEncoder:
+        return FaceEncoder(self.landmarks, self.jitters)
+
+    def load(self, stages: Collection[Stage] = ("detect", "encode")) -> FaceAnalyzer:
+        """Load the models of ``stages`` now (a ModelError if one is missing or broken)."""
+        if "detect" in stages:
+            _ = self.detector
+        if "encode" in stages:
+            _ = self.encoder
+        return self
 
     def detect(self, image: np.ndarray, color: Color = "bgr", set_area: SetArea | None = None) -> list[Detection]:
         """Faces in ``image``, largest first, boxes in the image's own pixels, each with its sharpness.

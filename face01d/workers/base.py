@@ -19,6 +19,7 @@ class VisionSettings:
     detector: DetectorConfig
     landmarks: Literal["small", "large"] = "small"
     jitters: int = 1
+    stages: tuple[Literal["detect", "encode"], ...] = ("detect", "encode")  # the models a worker loads at start
 
 
 class WorkerLost(Exception):

@@ -10,6 +10,7 @@ while dlib's encoder holds the GIL and only scales across processes.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from collections.abc import Sequence
 from typing import Literal
 
@@ -51,10 +52,12 @@ def make_workers(config: WorkersConfig, settings: VisionSettings) -> VisionWorke
     """One pool when both stages run in the same place, a SplitWorkers when they do not."""
     if config.detect == config.encode:
         return _pool(config.detect, config, settings)
-    return SplitWorkers(_pool(config.detect, config, settings), _pool(config.encode, config, settings))
+    detector = _pool(config.detect, config, replace(settings, stages=("detect",)))
+    return SplitWorkers(detector, _pool(config.encode, config, replace(settings, stages=("encode",))))
 
 
 def _pool(where: Literal["thread", "process"], config: WorkersConfig, settings: VisionSettings) -> VisionWorkers:
+    """A pool that loads the models of ``settings.stages`` (a split pool's halves load only their own)."""
     if where == "thread":
         return ThreadWorkers(settings, config.threads)
     return ProcessWorkers(settings, config.processes)

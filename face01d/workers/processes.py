@@ -1,36 +1,27 @@
-"""Worker processes: detection and encoding on other cores, frames through shared memory.
+"""The process pool, in the parent: start, dispatch, results, deaths, hangs, stop.
 
 dlib's encoder holds the GIL, so threads cannot put a second core to work on
 encodings; processes can. The design follows Frigate's detector processes:
+what runs in a worker is in ``child.py``, how frames reach it (shared
+memory, crops for encoding) in ``shm.py``, and how a worker process is
+started from a forkserver, watched and ended in ``handle.py``. This module
+is the policy on top.
 
-- **Start-up.** Workers come from a *forkserver* (spawn where there is none),
-  never from a plain fork of this process, which runs an event loop, threads
-  and sockets. The forkserver imports this module once, so a worker (or a
-  replacement) only forks and loads its models: one FaceAnalyzer per process,
-  built once, then ``("ready", pid)`` or ``("failed", why)`` on its pipe.
-- **Frames.** ``SharedFrames`` is Frigate's SharedMemoryFrameManager: the
-  pixels are copied (on the pool's own thread, never on the loop) into a
-  ``multiprocessing.shared_memory`` block and the worker is told only the
-  block's name, the shape and the dtype. Blocks are reused per camera and
-  kind, and leased per job, so a caller that stopped waiting can never have
-  its block overwritten under a worker still reading it.
-- **Encoding gets a crop.** ``encode`` ships only the part of the frame around
-  its boxes (``crop_around``), boxes shifted into the crop: a face is a few
-  percent of a 1080p frame, so the copy is that much smaller, and detection of
-  the next frame and encoding of this one (both may be in flight for one
-  camera) never share a buffer. dlib aligns the face from landmarks and
-  samples a chip larger than the box, so the crop keeps a generous margin;
-  the encodings equal the full frame's (bit for bit on the test data).
 - **Dispatch.** One queue per camera, served round-robin as workers become
-  idle, so a camera that submits continuously cannot starve the others. A
-  worker holds one job at a time.
-- **Results and deaths.** The loop watches each worker's pipe and its process
-  sentinel with ``add_reader``: no thread blocks on a pipe, answers resolve
-  asyncio futures directly, and a worker that dies (SIGKILL, a segfault in
-  native code, the OOM killer) is seen at once. Its job raises ``WorkerLost``,
-  a warning names the pid and the exit code, and a replacement loads its
+  idle (``fair.py``), so a camera that submits continuously cannot starve
+  the others. A worker holds one job at a time.
+- **Results and deaths.** Answers resolve asyncio futures directly from the
+  loop's readers, and a worker that dies (SIGKILL, a segfault in native
+  code, the OOM killer) is seen at once. Its job raises ``WorkerLost``, a
+  warning names the pid and the exit code, and a replacement loads its
   models while the other workers go on. A replacement that cannot load them
   is not replaced again (that would be a crash loop).
+- **Hangs.** A worker stuck in native code (a deadlock, a stopped process)
+  neither answers nor dies. A job it has held for ``JOB_TIMEOUT_S`` fails at
+  once with ``WorkerLost``, a warning names the pid and the camera, and the
+  worker gets SIGKILL; when its sentinel says it is gone it is replaced as a
+  dead one is. The clock starts when the job is sent, not when it is
+  queued: waiting for a turn is not a hang.
 - **Stop.** SIGTERM, a short grace, SIGKILL; then every block is unlinked.
   Workers ignore SIGINT (Ctrl-C reaches the whole process group; the parent
   decides) and leave quietly on SIGTERM, so neither prints a traceback.
@@ -40,22 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import multiprocessing
-import os
-import pickle
-import secrets
-import signal
 import threading
-import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from multiprocessing.context import BaseContext
-from multiprocessing.process import BaseProcess
 from multiprocessing.shared_memory import SharedMemory
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import structlog
@@ -63,221 +44,19 @@ import structlog
 from face01d.config.models import SetArea
 from face01d.errors import ModelError
 from face01d.faces import Detection, EncodedFace, FaceBox
-from face01d.vision.analyzer import FaceAnalyzer
+from face01d.workers import handle
 from face01d.workers.base import VisionSettings, WorkerLost
+from face01d.workers.child import Order
+from face01d.workers.fair import FairQueue
+from face01d.workers.handle import Job, WorkerHandle
+from face01d.workers.shm import BlockKey, FrameRef, Kind, SharedFrames, crop_around
 
 log = structlog.get_logger(__name__)
 
 START_TIMEOUT_S = 120.0  # forkserver start, imports and model loading on a busy 2-core machine
+JOB_TIMEOUT_S = 30.0  # a job unanswered this long after it was sent means a hung worker (job p99: < 0.4 s)
 STOP_GRACE_S = 2.0  # after SIGTERM, before SIGKILL
 CLEAN_EXIT_REPLACE_S = 1.0  # a worker that left on SIGTERM is replaced after this: the group may be stopping
-CROP_MARGIN = 1.0  # context kept around each face for encoding, in face sizes (0.25 already sufficed, 0.1 did not)
-SHM_PREFIX = "face01d_"  # /dev/shm/face01d_<pid>_<random>: ours, and whose
-ATTACHED_LIMIT = 8  # blocks a worker keeps mapped between jobs
-
-Kind = Literal["detect", "encode"]
-BlockKey = tuple[str, Kind]  # (camera, kind): the blocks reused for one camera's jobs of one kind
-
-
-@dataclass(frozen=True, slots=True)
-class FrameRef:
-    """All a worker is told about a frame: where it lies in shared memory and how to read it."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Order:
-    """One job as sent down the pipe (a few hundred bytes: never the pixels)."""
-
-    id: int
-    kind: Kind
-    frame: FrameRef
-    set_area: SetArea | None = None
-    boxes: tuple[FaceBox, ...] = ()
-
-
-class SharedFrames:
-    """Shared-memory blocks for frames, reused per (camera, kind) and leased per job.
-
-    ``put`` runs on a thread, ``release`` on the loop, ``close`` at stop: a
-    lock keeps the free lists whole. A free block too small for the next
-    frame is unlinked and re-created at the new size.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._free: dict[BlockKey, list[SharedMemory]] = {}
-        self._blocks: dict[str, SharedMemory] = {}
-        self._closed = False
-
-    def put(self, key: BlockKey, image: np.ndarray) -> tuple[SharedMemory, FrameRef]:
-        """Copy ``image`` into a block leased to the caller (a 1080p frame is 6 MB: not on the loop)."""
-        block = self._lease(key, image.nbytes)
-        np.ndarray(image.shape, image.dtype, buffer=block.buf)[...] = image
-        return block, FrameRef(block.name, image.shape, image.dtype.str)
-
-    def release(self, key: BlockKey, block: SharedMemory) -> None:
-        """The job is over: the block may hold the camera's next frame."""
-        with self._lock:
-            if block.name in self._blocks:
-                self._free.setdefault(key, []).append(block)
-
-    def close(self) -> None:
-        """Unlink every block, leased or not; a put that races with this fails with WorkerLost."""
-        with self._lock:
-            self._closed = True
-            blocks, self._blocks, self._free = list(self._blocks.values()), {}, {}
-        for block in blocks:
-            _unlink(block)
-
-    def _lease(self, key: BlockKey, nbytes: int) -> SharedMemory:
-        with self._lock:
-            if self._closed:
-                raise WorkerLost("the vision worker pool is stopped")
-            free = self._free.get(key)
-            block = free.pop() if free else None
-            if block is not None and block.size >= nbytes:
-                return block
-            if block is not None:
-                del self._blocks[block.name]
-                _unlink(block)
-            name = f"{SHM_PREFIX}{os.getpid()}_{secrets.token_hex(6)}"
-            block = SharedMemory(name, create=True, size=max(nbytes, 1))
-            self._blocks[block.name] = block
-            return block
-
-
-def _unlink(block: SharedMemory) -> None:
-    try:
-        block.close()
-    except BufferError:  # a view is still alive somewhere; the mapping goes with it, the name goes now
-        pass
-    try:
-        block.unlink()
-    except FileNotFoundError:
-        pass
-
-
-def crop_around(
-    image: np.ndarray, boxes: Sequence[FaceBox], margin: float = CROP_MARGIN
-) -> tuple[np.ndarray, list[FaceBox]]:
-    """The part of ``image`` that encoding ``boxes`` reads (a view), and the boxes in its pixels.
-
-    Each box gets ``margin`` times its larger side on every side, so the
-    landmarks and the aligned chip (which reaches past the box) see the same
-    pixels as on the full frame; at the frame's edges the crop stops where
-    the frame does, so nothing changes there either.
-    """
-    height, width = image.shape[:2]
-    pads = [int(margin * max(box.width, box.height)) + 1 for box in boxes]
-    top = max(min(box.top - pad for box, pad in zip(boxes, pads)), 0)
-    left = max(min(box.left - pad for box, pad in zip(boxes, pads)), 0)
-    bottom = min(max(box.bottom + pad for box, pad in zip(boxes, pads)), height)
-    right = min(max(box.right + pad for box, pad in zip(boxes, pads)), width)
-    if bottom <= top or right <= left:  # boxes off the frame: let the encoder see what it would have seen
-        return image, list(boxes)
-    shifted = [FaceBox(b.top - top, b.right - left, b.bottom - top, b.left - left) for b in boxes]
-    return image[top:bottom, left:right], shifted
-
-
-# --- the worker process ------------------------------------------------------------------------
-
-
-class _Attached:
-    """A worker's mappings of the parent's blocks: the few most recent stay mapped between jobs."""
-
-    def __init__(self) -> None:
-        self._blocks: OrderedDict[str, SharedMemory] = OrderedDict()
-
-    def array(self, frame: FrameRef) -> np.ndarray:
-        block = self._blocks.pop(frame.name, None)
-        self._blocks[frame.name] = block = block if block is not None else SharedMemory(frame.name)
-        while len(self._blocks) > ATTACHED_LIMIT:
-            try:
-                self._blocks.popitem(last=False)[1].close()
-            except BufferError:
-                pass
-        return np.ndarray(frame.shape, np.dtype(frame.dtype), buffer=block.buf)
-
-
-def _serve(conn: Connection, settings: VisionSettings) -> None:
-    """A worker's life: quiet signals, its models once, then one job at a time until the pipe closes."""
-    _quiet_signals()
-    try:
-        analyzer = FaceAnalyzer(settings.detector, settings.landmarks, settings.jitters)
-    except Exception as exc:  # noqa: BLE001 - whatever breaks the models is reported, not raised
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
-        return
-    conn.send(("ready", os.getpid()))
-    frames = _Attached()
-    while True:
-        try:
-            conn.send(_answer(analyzer, frames, conn.recv()))
-        except (EOFError, OSError):  # the parent is gone or closed our pipe: nothing more to do
-            return
-
-
-def _answer(analyzer: FaceAnalyzer, frames: _Attached, order: _Order) -> tuple[str, int, bool, Any]:
-    try:
-        image = frames.array(order.frame)
-        if order.kind == "detect":
-            return "done", order.id, True, analyzer.detect(image, "bgr", order.set_area)
-        return "done", order.id, True, analyzer.encode_with_pose(image, order.boxes, "bgr")
-    except Exception as exc:  # noqa: BLE001 - the caller gets it, as from a thread
-        return "done", order.id, False, _picklable(exc.with_traceback(None))
-
-
-def _picklable(exc: Exception) -> Exception:
-    try:
-        pickle.dumps(exc)
-    except Exception:  # noqa: BLE001
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
-    return exc
-
-
-def _quiet_signals() -> None:
-    """Ctrl-C goes to the whole process group: the parent decides, the worker ignores it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _leave)
-
-
-def _leave(signum: int, frame: object) -> None:
-    raise SystemExit(0)  # multiprocessing exits with 0 on SystemExit(0), without a traceback
-
-
-def _context() -> BaseContext:
-    """A forkserver that has already imported this module (fast restarts); spawn where there is none."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])  # only read when the forkserver starts
-    return context
-
-
-# --- the pool, in the parent -------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _Job:
-    order: _Order
-    camera: str
-    key: BlockKey
-    block: SharedMemory
-    future: asyncio.Future[Any]
-
-
-@dataclass(eq=False)
-class _Worker:
-    process: BaseProcess
-    conn: Connection
-    theirs: Connection  # the child's end, closed here once the child holds it
-    ready: asyncio.Future[None]
-    pid: int | None = None  # kept: a closed Process no longer says
-    job: _Job | None = None
-    gone: bool = False
 
 
 class ProcessWorkers:
@@ -288,12 +67,12 @@ class ProcessWorkers:
             raise ValueError(f"processes must be ≥ 1, not {processes}")
         self.settings = settings
         self.processes = processes
-        self._context = _context()
+        self._context = handle.context()
         self._frames = SharedFrames()
         self._copier = ThreadPoolExecutor(2, thread_name_prefix="face01d-shm")
-        self._queues: OrderedDict[str, deque[_Job]] = OrderedDict()
-        self._workers: list[_Worker] = []
-        self._idle: deque[_Worker] = deque()
+        self._queues: FairQueue[Job] = FairQueue()
+        self._workers: list[WorkerHandle] = []
+        self._idle: deque[WorkerHandle] = deque()
         self._replacements: set[asyncio.Task[None]] = set()
         self._coming = 0  # replacements decided but not yet in self._workers
         self._ids = itertools.count()
@@ -333,7 +112,7 @@ class ProcessWorkers:
     async def detect(self, camera: str, image: np.ndarray, set_area: SetArea | None = None) -> list[Detection]:
         key: BlockKey = (camera, "detect")
         block, frame = await self._copy_in(key, image)
-        return await self._submit(camera, key, block, _Order(next(self._ids), "detect", frame, set_area=set_area))
+        return await self._submit(camera, key, block, Order(next(self._ids), "detect", frame, set_area=set_area))
 
     async def encode(self, camera: str, image: np.ndarray, boxes: Sequence[FaceBox]) -> list[EncodedFace]:
         if not boxes:
@@ -341,7 +120,7 @@ class ProcessWorkers:
         crop, shifted = crop_around(image, boxes)
         key: BlockKey = (camera, "encode")
         block, frame = await self._copy_in(key, crop)
-        return await self._submit(camera, key, block, _Order(next(self._ids), "encode", frame, boxes=tuple(shifted)))
+        return await self._submit(camera, key, block, Order(next(self._ids), "encode", frame, boxes=tuple(shifted)))
 
     async def stop(self) -> None:
         """Abandon the jobs (WorkerLost), end the workers (SIGTERM, then SIGKILL), unlink every block."""
@@ -354,10 +133,9 @@ class ProcessWorkers:
         for worker in workers:
             self._unwatch(worker)
         self._abandon(workers, WorkerLost("the vision worker pool was stopped"))
-        await asyncio.to_thread(self._end, [w.process for w in workers])
+        await asyncio.to_thread(self._end, workers)
         for worker in workers:
-            worker.conn.close()
-            worker.theirs.close()
+            worker.close()
         self._frames.close()
         self._copier.shutdown(wait=False)  # a copy still queued fails with WorkerLost: the blocks are closed
 
@@ -377,14 +155,14 @@ class ProcessWorkers:
         if not done.cancelled() and done.exception() is None:
             self._frames.release(key, done.result()[0])
 
-    async def _submit(self, camera: str, key: BlockKey, block: SharedMemory, order: _Order) -> Any:
-        job = _Job(order, camera, key, block, asyncio.get_running_loop().create_future())
+    async def _submit(self, camera: str, key: BlockKey, block: SharedMemory, order: Order) -> Any:
+        job = Job(order, camera, key, block, asyncio.get_running_loop().create_future())
         try:
             self._check_running()
         except WorkerLost:
             self._frames.release(key, block)
             raise
-        self._queues.setdefault(camera, deque()).append(job)
+        self._queues.append(camera, job)
         self._pump()
         return await job.future
 
@@ -395,29 +173,20 @@ class ProcessWorkers:
             raise WorkerLost("no vision worker left (replacements could not load their models)")
 
     def _pump(self) -> None:
-        """Hand queued jobs to idle workers, taking the cameras in turn."""
+        """Hand queued jobs to idle workers, taking the cameras in turn; each job's clock starts when sent."""
         while self._idle:
             job = self._next_job()
             if job is None:
                 return
             worker = self._idle.popleft()
             try:
-                worker.conn.send(job.order)
+                worker.give(job, JOB_TIMEOUT_S, self._on_timeout)
             except OSError:  # it died since it became idle; its sentinel will tell how
-                self._queues.setdefault(job.camera, deque()).appendleft(job)
-                self._queues.move_to_end(job.camera, last=False)
-                continue
-            worker.job = job
+                self._queues.put_back(job.camera, job)
 
-    def _next_job(self) -> _Job | None:
+    def _next_job(self) -> Job | None:
         """The oldest job of the camera whose turn it is; the camera then goes to the back."""
-        while self._queues:
-            camera, queue = next(iter(self._queues.items()))
-            job = queue.popleft()
-            if queue:
-                self._queues.move_to_end(camera)
-            else:
-                del self._queues[camera]
+        while (job := self._queues.pop()) is not None:
             if not job.future.done():
                 return job
             self._frames.release(job.key, job.block)  # its caller gave up before it was sent
@@ -425,16 +194,10 @@ class ProcessWorkers:
 
     # -- workers --------------------------------------------------------------------------------
 
-    async def _launch(self, count: int) -> list[_Worker]:
+    async def _launch(self, count: int) -> list[WorkerHandle]:
         """Start ``count`` workers (not waiting for their models); they count as workers from now on."""
         loop = asyncio.get_running_loop()
-        workers = []
-        for _ in range(count):
-            ours, theirs = self._context.Pipe()
-            process = self._context.Process(
-                target=_serve, args=(theirs, self.settings), name="face01d-vision", daemon=True
-            )
-            workers.append(_Worker(process, ours, theirs, loop.create_future()))
+        workers = [WorkerHandle(self._context, self.settings, loop) for _ in range(count)]
         self._workers.extend(workers)
         try:
             await asyncio.to_thread(self._start_processes, workers)
@@ -443,46 +206,33 @@ class ProcessWorkers:
             raise
         finally:
             for worker in workers:
-                self._watch(worker)
+                if not self._stopping and worker.pid is not None:
+                    worker.watch(self._on_message, self._on_exit)
         return workers
 
-    def _drop_unstarted(self, workers: list[_Worker]) -> None:
+    def _drop_unstarted(self, workers: list[WorkerHandle]) -> None:
         for worker in workers:
             if worker.pid is None and worker in self._workers:
                 self._workers.remove(worker)
-                worker.conn.close()
-                worker.theirs.close()
+                worker.close()
 
-    def _start_processes(self, workers: list[_Worker]) -> None:
-        """On a thread: the first start waits for the forkserver to import face01d (seconds)."""
+    def _start_processes(self, workers: list[WorkerHandle]) -> None:
         with self._spawn_lock:  # stop() takes it too: no worker is started behind its back
             for worker in workers:
                 if self._stopping:
                     return
-                worker.process.start()
-                worker.pid = worker.process.pid
-                worker.theirs.close()
+                worker.start()
 
-    def _watch(self, worker: _Worker) -> None:
-        if self._stopping or worker.pid is None:
-            return
-        loop = asyncio.get_running_loop()
-        loop.add_reader(worker.conn.fileno(), self._on_message, worker)
-        loop.add_reader(worker.process.sentinel, self._on_exit, worker)
-
-    def _unwatch(self, worker: _Worker) -> None:
-        worker.gone = True
+    def _unwatch(self, worker: WorkerHandle) -> None:
+        worker.unwatch()
         if worker in self._idle:
             self._idle.remove(worker)
-        if worker.pid is not None and self._loop is not None:
-            self._loop.remove_reader(worker.conn.fileno())
-            self._loop.remove_reader(worker.process.sentinel)
 
-    def _on_message(self, worker: _Worker) -> None:
+    def _on_message(self, worker: WorkerHandle) -> None:
         try:
             message = worker.conn.recv()
         except (EOFError, OSError):  # it died: the sentinel says how, with the exit code
-            self._loop.remove_reader(worker.conn.fileno())
+            worker.stop_listening()
             return
         if message[0] == "failed":
             worker.ready.set_exception(ModelError(f"vision worker {worker.pid} cannot load its models: {message[1]}"))
@@ -494,8 +244,8 @@ class ProcessWorkers:
         self._idle.append(worker)
         self._pump()
 
-    def _finish(self, worker: _Worker, job_id: int, ok: bool, payload: Any) -> None:
-        job, worker.job = worker.job, None
+    def _finish(self, worker: WorkerHandle, job_id: int, ok: bool, payload: Any) -> None:
+        job = worker.take_job()
         if job is None or job.order.id != job_id:
             log.error("vision worker answered a job it was not given", pid=worker.pid, job=job_id)
             return
@@ -503,15 +253,25 @@ class ProcessWorkers:
         if not job.future.done():
             job.future.set_result(payload) if ok else job.future.set_exception(payload)
 
-    def _on_exit(self, worker: _Worker) -> None:
+    def _on_timeout(self, worker: WorkerHandle) -> None:
+        """It held its job JOB_TIMEOUT_S: the job fails now; the worker is killed, replaced once gone."""
+        if worker.gone or worker.job is None:
+            return
+        job = worker.take_job()
+        worker.hung = True
+        worker.stop_listening()  # a late answer must not make it idle again
+        log.warning("vision worker hung", pid=worker.pid, camera=job.camera, job=job.order.kind,
+                    timeout_s=JOB_TIMEOUT_S)
+        self._fail(job, WorkerLost(f"vision worker {worker.pid} timed out after {JOB_TIMEOUT_S:g} s"))
+        worker.process.kill()  # SIGKILL ends a stopped process too; the sentinel fires once it is reaped
+
+    def _on_exit(self, worker: WorkerHandle) -> None:
         """A worker ended without being asked: fail its job, and replace it if it had been working."""
         if worker.gone:
             return
         self._unwatch(worker)
         self._workers.remove(worker)
-        code = worker.process.exitcode
-        worker.conn.close()
-        worker.process.close()
+        code = worker.exit_code()
         if worker.ready.done() and worker.ready.exception() is None:
             self._lost(worker, code)
             return
@@ -521,11 +281,13 @@ class ProcessWorkers:
             )
         self._abandon_if_none_left()
 
-    def _lost(self, worker: _Worker, code: int | None) -> None:
+    def _lost(self, worker: WorkerHandle, code: int | None) -> None:
         job = worker.job
         fields = {"pid": worker.pid, "exit_code": code, "camera": job.camera if job else None,
                   "job": job.order.kind if job else None}
-        if code == 0:  # it left on SIGTERM: someone asked, perhaps the whole process group is stopping
+        if worker.hung:  # the warning came when it was killed
+            log.info("hung vision worker is gone", **fields)
+        elif code == 0:  # it left on SIGTERM: someone asked, perhaps the whole process group is stopping
             log.info("vision worker exited", **fields)
         else:
             log.warning("vision worker died", **fields)
@@ -559,10 +321,10 @@ class ProcessWorkers:
         if not self._workers and not self._coming and not self._stopping:
             self._abandon_queued(WorkerLost("no vision worker left (replacements could not load their models)"))
 
-    def _abandon(self, workers: list[_Worker], error: WorkerLost) -> None:
+    def _abandon(self, workers: list[WorkerHandle], error: WorkerLost) -> None:
         """Fail the jobs of these workers (and, at stop, every queued one); their blocks are free again."""
         for worker in workers:
-            job, worker.job = worker.job, None
+            job = worker.take_job()
             if job is not None:
                 self._fail(job, error)
             if not worker.ready.done():
@@ -571,25 +333,16 @@ class ProcessWorkers:
             self._abandon_queued(error)
 
     def _abandon_queued(self, error: WorkerLost) -> None:
-        queues, self._queues = self._queues, OrderedDict()
-        for job in itertools.chain.from_iterable(queues.values()):
+        for job in self._queues.clear():
             self._fail(job, error)
 
-    def _fail(self, job: _Job, error: WorkerLost) -> None:
+    def _fail(self, job: Job, error: WorkerLost) -> None:
         self._frames.release(job.key, job.block)
         if not job.future.done():
             job.future.set_exception(error)
 
-    def _end(self, processes: list[BaseProcess]) -> None:
-        """On a thread: SIGTERM, a short grace, then SIGKILL; never hangs."""
+    def _end(self, workers: list[WorkerHandle]) -> None:
+        """On a thread: the started ones get SIGTERM, a short grace, then SIGKILL."""
         with self._spawn_lock:
-            started = [p for p in processes if p.pid is not None]
-        for process in started:
-            process.terminate()
-        deadline = time.monotonic() + STOP_GRACE_S
-        for process in started:
-            process.join(max(deadline - time.monotonic(), 0.0))
-        for process in started:
-            if process.exitcode is None:
-                process.kill()
-                process.join(1.0)
+            started = [w.process for w in workers if w.process.pid is not None]
+        handle.end(started, STOP_GRACE_S)

@@ -27,8 +27,8 @@ class ThreadWorkers:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="face01d-vision")
 
     async def start(self) -> None:
-        """Load the models on one thread now, so a missing model fails start-up, not the first face."""
-        await self._run(self._analyzer)
+        """Load this pool's models on one thread now, so a missing model fails start-up, not the first face."""
+        await self._run(lambda: self._analyzer().load(self.settings.stages))
 
     async def detect(self, camera: str, image: np.ndarray, set_area: SetArea | None = None) -> list[Detection]:
         return await self._run(lambda: self._analyzer().detect(image, "bgr", set_area))

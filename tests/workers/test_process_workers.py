@@ -1,4 +1,4 @@
-"""ProcessWorkers with the real models: same answers as threads, deaths, fairness, clean stops.
+"""ProcessWorkers with the real models: same answers as threads, deaths, hangs, fairness, clean stops.
 
 Each test starts its own small pool (about a second on the 2-core machines:
 the forkserver has face01d imported already, so a worker only loads its models).
@@ -26,7 +26,8 @@ from face01d.errors import ModelError
 from face01d.faces import FaceBox
 from face01d.vision.image import load_image
 from face01d.workers import ProcessWorkers, ThreadWorkers, VisionSettings, WorkerLost
-from face01d.workers.processes import SHM_PREFIX, crop_around
+from face01d.workers import processes
+from face01d.workers.shm import SHM_PREFIX, crop_around
 
 SETTINGS = VisionSettings(DetectorConfig(kind=DetectorKind.HOG, upsampling=1, set_width=640))
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -108,6 +109,38 @@ async def test_a_killed_worker_loses_its_job_only(images) -> None:  # noqa: ANN0
         died = [entry for entry in logs if entry["event"] == "vision worker died"]
         assert died and died[0]["pid"] == pid and died[0]["exit_code"] == -signal.SIGKILL
         assert died[0]["log_level"] == "warning" and died[0]["camera"] == "victim"
+    finally:
+        await pool.stop()
+
+
+async def test_a_hung_worker_is_killed_reaped_and_replaced(images, monkeypatch) -> None:  # noqa: ANN001
+    """SIGSTOP in the middle of an encoding: the worker neither answers nor dies. After JOB_TIMEOUT_S
+    the job fails, the worker is killed and reaped, and a replacement does the next job."""
+    image = images["two_people"]
+    pool = ProcessWorkers(SETTINGS, 1)
+    await pool.start()
+    try:
+        boxes = [d.box for d in await pool.detect("stuck", image)]
+        monkeypatch.setattr(processes, "JOB_TIMEOUT_S", 1.0)
+        stuck = asyncio.create_task(pool.encode("stuck", image, boxes))
+        pid = await _busy_with(pool, "stuck")
+        await asyncio.sleep(0.03)  # in the middle of dlib's work (two faces: ~200 ms)
+        with capture_logs() as logs:
+            os.kill(pid, signal.SIGSTOP)
+            stopped = time.monotonic()
+            with pytest.raises(WorkerLost, match=f"vision worker {pid} timed out after 1 s"):
+                await stuck
+            assert 0.8 < time.monotonic() - stopped < 10
+            monkeypatch.setattr(processes, "JOB_TIMEOUT_S", 30.0)  # the next job may be slow on a busy machine
+            assert len(await pool.encode("stuck", image, boxes)) == 2
+            (replacement,) = pool.pids
+            await _until(lambda: "vision worker replaced" in [entry["event"] for entry in logs])
+        assert replacement != pid and gone(pid) and not Path(f"/proc/{pid}").exists()  # killed and reaped
+        assert [p.pid for p in multiprocessing.active_children()] == [replacement]
+        hung = [entry for entry in logs if entry["event"] == "vision worker hung"]
+        assert len(hung) == 1 and hung[0]["log_level"] == "warning"
+        assert hung[0]["pid"] == pid and hung[0]["camera"] == "stuck" and hung[0]["timeout_s"] == 1.0
+        assert not [entry for entry in logs if entry["event"] == "vision worker died"]  # warned once, not twice
     finally:
         await pool.stop()
 
