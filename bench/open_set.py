@@ -133,7 +133,8 @@ def _looks(keys: list[str], frames: list[int], rows: list[tuple]) -> Looks:
     encodings = np.array([r[0] for r in rows]).reshape(len(rows), 128)
     boxes = np.array([r[1].as_tuple() for r in rows], dtype=int).reshape(len(rows), 4)
     columns = [np.array([r[i] for r in rows], dtype=float) for i in (2, 3)]
-    return Looks(np.array(keys, dtype=str), np.array(frames, dtype=int), encodings, boxes, boxes[:, 1] - boxes[:, 3], *columns)
+    widths = boxes[:, 1] - boxes[:, 3]
+    return Looks(np.array(keys, dtype=str), np.array(frames, dtype=int), encodings, boxes, widths, *columns)
 
 
 def encode_largest(analyzer: FaceAnalyzer, keys: Sequence[str], images: Iterable[np.ndarray]) -> Looks:
@@ -250,7 +251,8 @@ def print_open_set(looks: Looks, trials_10: list[OpenSetTrial], trials_100: list
           f"face width median {np.median(looks.widths[looks.found()]):.0f} px (LFW's 150x150 copies)")
     print(f"  10 enrolled: {len(trials_10)} galleries, {sum(len(t.strangers) for t in trials_10)} stranger trials; "
           f"100 enrolled: {len(trials_100)} galleries, {sum(len(t.strangers) for t in trials_100)} stranger trials")
-    print("  tol   margin |  10 enrolled: strangers named  genuine right |  100 enrolled: strangers named  genuine right")
+    print("  tol   margin |  10 enrolled: strangers named  genuine right |"
+          "  100 enrolled: strangers named  genuine right")
     for tolerance in TOLERANCES:
         for margin in MARGINS:
             fa10, ok10 = open_set_rates(trials_10, tolerance, margin)
@@ -308,29 +310,38 @@ def print_clip(clips: dict[str, Looks], gallery: Gallery) -> None:
     without = _without(gallery, KIM)
     for detector, looks in clips.items():
         dropped = sum(not looks.passes(row, DEFAULT_GATES) for row in range(len(looks.keys)))
-        print(f"  {detector}: {len(looks.keys)} faces in {len(set(looks.frames))} frames; the default gates drop {dropped}")
+        print(f"  {detector}: {len(looks.keys)} faces in {len(set(looks.frames))} frames; "
+              f"the default gates drop {dropped}")
     print("  detector  tol  margin K/N every | 金正恩 removed: frames named  KNOWN windows | enrolled: frames 金正恩  "
           "wrong  KNOWN 金正恩  KNOWN wrong  UNKNOWN  first KNOWN (frames)")
     for detector, looks in clips.items():
         v_without, v_with = clip_votes(looks, without, DEFAULT_GATES), clip_votes(looks, gallery, DEFAULT_GATES)
         for policy in CLIP_POLICIES:
             for every in VOTE_EVERY if policy.window > 1 else (1,):
-                a, b = score_clip(v_without, policy, every), score_clip(v_with, policy, every)
-                print(f"  {detector:9s} {policy.tolerance:.2f}  {policy.margin:.2f}  {policy.votes_needed}/{policy.window}  "
-                      f"{every}   |           {a.frames_wrong:3d}/{a.votes:3d}      {a.windows_wrong:3d}/{a.windows:3d}   |"
-                      f"      {b.frames_kim:3d}/{b.votes:3d}    {b.frames_wrong:3d}   {b.windows_kim:3d}/{b.windows:3d}"
-                      f"      {b.windows_wrong:3d}        {b.windows_unknown:3d}      {'-' if b.first_kim is None else b.first_kim}")
+                print(_clip_row(detector, policy, every, score_clip(v_without, policy, every),
+                                score_clip(v_with, policy, every)))
         for name, votes in (("removed", v_without), ("enrolled", v_with)):
             distances = [v.distance for v in votes.values()]
             margins = [v.margin for v in votes.values()]
-            print(f"  {detector} 金正恩 {name}: nearest distance min {min(distances):.3f} p5 {np.percentile(distances, 5):.3f} "
-                  f"median {np.median(distances):.3f} max {max(distances):.3f}; margin p5 {np.percentile(margins, 5):.3f} "
-                  f"median {np.median(margins):.3f}")
+            print(f"  {detector} 金正恩 {name}: nearest distance min {min(distances):.3f} "
+                  f"p5 {np.percentile(distances, 5):.3f} median {np.median(distances):.3f} max {max(distances):.3f}; "
+                  f"margin p5 {np.percentile(margins, 5):.3f} median {np.median(margins):.3f}")
+
+
+def _clip_row(detector: str, policy: DecisionPolicy, every: int, stranger: ClipScore, kim: ClipScore) -> str:
+    k_of_n = f"{policy.votes_needed}/{policy.window}"
+    setting = f"{detector:9s} {policy.tolerance:.2f}  {policy.margin:.2f}  {k_of_n}  {every}"
+    removed = f"{stranger.frames_wrong:3d}/{stranger.votes:3d}      {stranger.windows_wrong:3d}/{stranger.windows:3d}"
+    enrolled = (f"{kim.frames_kim:3d}/{kim.votes:3d}    {kim.frames_wrong:3d}   {kim.windows_kim:3d}/{kim.windows:3d}"
+                f"      {kim.windows_wrong:3d}        {kim.windows_unknown:3d}      "
+                f"{'-' if kim.first_kim is None else kim.first_kim}")
+    return f"  {setting}   |           {removed}   |      {enrolled}"
 
 
 def _without(gallery: Gallery, name: str) -> Gallery:
     keep = [i for i, n in enumerate(gallery.names) if n != name]
-    return Gallery(gallery.encodings[keep], tuple(gallery.names[i] for i in keep), tuple(gallery.paths[i] for i in keep))
+    names, paths = tuple(gallery.names[i] for i in keep), tuple(gallery.paths[i] for i in keep)
+    return Gallery(gallery.encodings[keep], names, paths)
 
 
 # --------------------------------------------------------------------------- (c) knn_examples
@@ -405,7 +416,8 @@ def print_gates(degraded: Looks, lfw: Looks, split: LfwSplit, gallery: Gallery) 
         rows = label == name
         mine, theirs = with_kim.votes(degraded.encodings[rows]), without_kim.votes(degraded.encodings[rows])
         print(f"  {name:8s} {np.median(degraded.widths[rows]):5.0f}  {np.median(degraded.sharpness[rows]):7.0f}   |"
-              f"                  {np.median([v.distance for v in mine]):.3f}    {_share(mine, policy, KIM):6.1f} %    |"
+              f"                  {np.median([v.distance for v in mine]):.3f}    {_share(mine, policy, KIM):6.1f} %"
+              f"    |"
               f"    {min(v.distance for v in theirs):.3f}   {_share(theirs, policy, None):6.1f} %")
     print(f"  LFW, 10-person galleries, tol {policy.tolerance:.2f} margin {policy.margin:.2f}, by the probe's "
           "yaw / sharpness / width: genuine right | strangers named")
@@ -416,8 +428,8 @@ def print_gates(degraded: Looks, lfw: Looks, split: LfwSplit, gallery: Gallery) 
             trials = lfw_trials(lfw, split, SMALL, (values >= low) & (values < high))
             named, right = open_set_rates(trials, policy.tolerance, policy.margin)
             genuine, strangers = sum(len(t.genuine) for t in trials), len(trials[0].strangers)
-            print(f"    {column:9s} [{low:g}, {high:g}): {right:5.1f} % of {genuine:3d} | {named:5.2f} % of {strangers:3d} "
-                  f"strangers x {len(trials)} galleries")
+            print(f"    {column:9s} [{low:g}, {high:g}): {right:5.1f} % of {genuine:3d} | {named:5.2f} % of "
+                  f"{strangers:3d} strangers x {len(trials)} galleries")
 
 
 def _share(votes: list[Vote], policy: DecisionPolicy, name: str | None) -> float:
@@ -448,16 +460,28 @@ def print_speed(people: int = 100_000, batch: int = 4) -> None:
 # --------------------------------------------------------------------------- main
 
 
-def print_defaults(trials_10: list[OpenSetTrial], trials_100: list[OpenSetTrial]) -> None:
+def print_defaults(trials_10: list[OpenSetTrial], trials_100: list[OpenSetTrial], clips: dict[str, Looks],
+                   gallery: Gallery) -> None:
     p, g = DEFAULT_POLICY, DEFAULT_GATES
-    print(f"  DEFAULT_POLICY: tolerance {p.tolerance}, margin {p.margin}, K {p.votes_needed} of N {p.window}")
+    print(f"  DEFAULT_POLICY: tolerance {p.tolerance:.2f}, margin {p.margin:.2f}, K {p.votes_needed} of N {p.window}")
     print(f"  DEFAULT_GATES: face ≥ {g.min_face_px} px wide, sharpness ≥ {g.min_sharpness:g}, yaw ≤ {g.max_yaw}")
-    for name, policy in (("face_recognition 0.60", DecisionPolicy(0.6, 0.0, 1, 1)), ("default", p),
-                         ("LFW-target 0.52/0.08", LFW_TARGET)):
+    without = _without(gallery, KIM)
+    votes = {d: (clip_votes(looks, without, g), clip_votes(looks, gallery, g)) for d, looks in clips.items()}
+    for name, policy in (("face_recognition", DecisionPolicy(0.6, 0.0, 1, 1)), ("0.60 voting", CLIP_POLICIES[1]),
+                         ("default", p), ("LFW-target", LFW_TARGET)):
         fa10, ok10 = open_set_rates(trials_10, policy.tolerance, policy.margin)
         fa100, ok100 = open_set_rates(trials_100, policy.tolerance, policy.margin)
-        print(f"  {name:22s} per photo: 10 enrolled {fa10:.2f} % strangers named, {ok10:.1f} % genuine right; "
-              f"100 enrolled {fa100:.2f} %, {ok100:.1f} %")
+        clip = "; ".join(_clip_summary(d, *votes[d], policy) for d in clips)
+        print(f"  {name:16s} {policy.tolerance:.2f}/{policy.margin:.2f} {policy.votes_needed}/{policy.window}: "
+              f"LFW per photo: strangers named {fa10:.2f} % (100 enrolled: {fa100:.2f} %), "
+              f"genuine right {ok10:.1f} % ({ok100:.1f} %)")
+        print(f"  {'':16s} clip, a look per frame: {clip}")
+
+
+def _clip_summary(detector: str, without: dict[int, Vote], enrolled: dict[int, Vote], policy: DecisionPolicy) -> str:
+    stranger, kim = score_clip(without, policy), score_clip(enrolled, policy)
+    return (f"{detector} stranger named in {stranger.windows_wrong}/{stranger.windows} windows, "
+            f"金正恩 known at frame {kim.first_kim} (wrong {kim.windows_wrong})")
 
 
 def main() -> None:
@@ -475,7 +499,8 @@ def main() -> None:
     frames = video_frames(root / "face01" / "video" / "kim_jong_un_alone.mp4")
     clips = {kind.value: cached(f"clip-{kind.value}", args.fresh, lambda kind=kind: encode_clip(kind, frames))
              for kind in (DetectorKind.HOG, DetectorKind.MEDIAPIPE)}
-    gallery, _ = load_gallery(GalleryConfig(path=root / "face01" / "gallery", cache_dir=CACHE / vision_version() / "face01-gallery"))
+    face01 = GalleryConfig(path=root / "face01" / "gallery", cache_dir=CACHE / vision_version() / "face01-gallery")
+    gallery, _ = load_gallery(face01)
     print_clip(clips, gallery)
     print("(c) knn_examples (train: folder per person; test images)")
     print_knn()
@@ -485,7 +510,7 @@ def main() -> None:
     print("(e) Matcher.votes speed (nearest and runner-up person)")
     print_speed()
     print("chosen defaults (face01d.recognition.decision)")
-    print_defaults(trials_10, trials_100)
+    print_defaults(trials_10, trials_100, clips, gallery)
     print(f"total {time.perf_counter() - started:.0f} s")
 
 

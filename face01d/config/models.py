@@ -15,9 +15,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from face01d.recognition.decision import DEFAULT_GATES, DEFAULT_POLICY
 from face01d.similarity import percentage_to_tolerance
 
-DEFAULT_TOLERANCE = 0.6  # face_recognition's default, ≈ 98.06 % in FACE01's scale
+# Measured by bench/open_set.py (see face01d/recognition/decision.py and the
+# README's "Tracks and decisions"): face_recognition's 0.6 names a stranger
+# in 269 of 272 frames of the sample clip; 0.50 with a 0.08 margin and 3 of 5
+# looks names him in none.
+DEFAULT_TOLERANCE = DEFAULT_POLICY.tolerance
 
 
 class Section(BaseModel):
@@ -93,14 +98,14 @@ class TrackingConfig(Section):
     max_absence_s: Annotated[float, Field(gt=0, le=60)] = 1.0  # unseen this long: the track ends
     min_iou: Annotated[float, Field(gt=0, lt=1)] = 0.3  # overlap that continues a track
     decision_deadline_s: Annotated[float, Field(gt=0, le=30)] = 1.0  # pending longer: decided unknown
-    margin: Annotated[float, Field(ge=0, le=1)] = 0.05  # best identity this much nearer than the runner-up
-    votes_needed: Annotated[int, Field(ge=1, le=20)] = 2  # K agreeing looks ...
-    vote_window: Annotated[int, Field(ge=1, le=50)] = 4  # ... among the last N
+    margin: Annotated[float, Field(ge=0, le=1)] = DEFAULT_POLICY.margin  # best person this much nearer than the next
+    votes_needed: Annotated[int, Field(ge=1, le=20)] = DEFAULT_POLICY.votes_needed  # K agreeing looks ...
+    vote_window: Annotated[int, Field(ge=1, le=50)] = DEFAULT_POLICY.window  # ... among the last N
     reencode_s: Annotated[float, Field(gt=0, le=600)] = 1.0  # decided unknown: look again this often
     better_view: Annotated[float, Field(gt=1, le=10)] = 1.5  # or when a look is this much better
-    min_face_px: Annotated[int, Field(ge=0)] = 40  # quality gates: narrower faces do not vote
-    min_sharpness: Annotated[float, Field(ge=0)] = 20.0  # variance of the Laplacian at 64×64
-    max_yaw: Annotated[float, Field(gt=0)] = 0.6  # nose offset / eye distance
+    min_face_px: Annotated[int, Field(ge=0)] = DEFAULT_GATES.min_face_px  # quality gates: narrower faces do not vote
+    min_sharpness: Annotated[float, Field(ge=0)] = DEFAULT_GATES.min_sharpness  # variance of the Laplacian at 64×64
+    max_yaw: Annotated[float, Field(gt=0)] = DEFAULT_GATES.max_yaw  # nose offset / eye distance
 
     @model_validator(mode="after")
     def _k_of_n(self) -> TrackingConfig:

@@ -148,7 +148,7 @@ def _support(window: Sequence[Vote], policy: DecisionPolicy) -> dict[str, list[f
 #   every 3rd) in 241/268 windows; one bad look can neither name (K ≥ 2) nor
 #   unname (N − K = 2) a track; a burst of 2 (frames 68-70 are 3) cannot name.
 # - gates: the clip's face shrunk to 24 / 32 px gives 15 / 4 % of looks for a
-#   wrong name (40 px and wider: 0-1.5 %, like full size); blurred to
+#   wrong name (40 px and wider: at most 1 look in 68); blurred to
 #   sharpness 17 / 10: 6 / 13 % wrong (25 and sharper: 0 %); yaw: LFW shows no
 #   rise in strangers named up to 0.43 (HOG finds no more turned faces, the
 #   clip stays ≤ 0.18), so looks turned beyond 0.35 (≈ 35°), unmeasured, do

@@ -97,7 +97,7 @@ def daemon_config(tmp_path: Path, data, gallery_cache: Path) -> Callable[..., Pa
         base: dict[str, dict[str, object]] = {
             "daemon": {"node_id": "e2e", "log_format": "json", "shutdown_timeout_s": 5.0,
                        "lock_file": str(tmp_path / "face01d.lock")},
-            "gallery": {"path": str(data.face01_gallery), "cache_dir": str(gallery_cache), "tolerance": 0.55},
+            "gallery": {"path": str(data.face01_gallery), "cache_dir": str(gallery_cache)},
             "detector": {"kind": "hog", "upsampling": 1, "set_width": 640},
             "mqtt": {"enabled": broker is not None, "host": "127.0.0.1", "port": broker.port if broker else 1,
                      "topic_prefix": "face01"},

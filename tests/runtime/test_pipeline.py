@@ -17,7 +17,7 @@ import pytest
 from face01d.capture.frame import Frame
 from face01d.config.models import CameraConfig, Config, DetectorConfig, GalleryConfig
 from face01d.events.model import Event, EventType
-from face01d.capture.autoskip import frame_skip_for
+from face01d.pacing import cadence_for, frame_skip_for
 from face01d.pipeline import CameraPipeline
 from face01d.recognition.recognizer import Recognizer, load_gallery
 from face01d.workers import ThreadWorkers, VisionSettings
@@ -99,6 +99,13 @@ def test_auto_frame_skip_matches_the_analysis_time_to_the_camera_rate():
     assert frame_skip_for(0.030, 30.0) == 1  # 90 % busy: one in two
     assert frame_skip_for(0.100, 30.0) == 3  # 3.75 frames' worth of time per frame → one in four
     assert frame_skip_for(10.0, 30.0) == 30 and frame_skip_for(0.1, 0.0) == 0  # bounded; no rate yet
+
+
+def test_the_detection_cadence_follows_the_detector_cost_but_never_drops_below_its_base():
+    assert cadence_for(0.010, 30.0, base=1) == 1  # mediapipe alone: every frame
+    assert cadence_for(0.060, 30.0, base=1) == 3  # four cameras queueing on one pool: one in three
+    assert cadence_for(0.010, 30.0, base=3) == 3  # HOG's base
+    assert cadence_for(5.0, 30.0, base=1) == 10  # bounded
 
 
 async def test_frame_skip_auto_thins_a_live_camera_that_analysis_cannot_keep_up_with(data):
