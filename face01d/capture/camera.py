@@ -145,10 +145,13 @@ class Camera:
         """At ``pace = "native"`` a file imitates a live camera: wall-clock stamps.
         At ``pace = "none"`` analysis runs faster or slower than real time, so
         frames are stamped on the file's own timeline (start + index / fps) and
-        cooldowns and presence follow the video, not the machine."""
+        cooldowns and presence follow the video, not the machine. A file was
+        recorded before it is read, so its timeline ends when it is opened:
+        no frame is stamped in the future, however fast it is analysed."""
         fps = source.fps or 25.0
-        started, started_wall = time.monotonic(), time.time()
         native = self.config.pace == "native"
+        duration = 0.0 if native or source.frame_count is None else source.frame_count / fps
+        started, started_wall = time.monotonic(), time.time() - duration
         while (image := await source.read()) is not None:
             video_time = self._index / fps
             if native:

@@ -28,6 +28,7 @@ class OpenCVSource:
     def __init__(self, config: CameraConfig, thread: CameraThread) -> None:
         self.config = config
         self.fps: float | None = None
+        self.frame_count: int | None = None  # files: what the container says (None if it does not)
         self._thread = thread
         self._capture: cv2.VideoCapture | None = None
 
@@ -42,6 +43,8 @@ class OpenCVSource:
         if self.config.kind is CameraKind.FILE:
             fps = await self._thread.call(self._capture.get, cv2.CAP_PROP_FPS)
             self.fps = fps if 0 < fps < 1000 else FALLBACK_FPS
+            count = await self._thread.call(self._capture.get, cv2.CAP_PROP_FRAME_COUNT)
+            self.frame_count = int(count) if count > 0 else None
 
     async def read(self) -> np.ndarray | None:
         """The next frame; None at the end of a file or when a live read fails or times out."""
