@@ -73,7 +73,7 @@ class DetectorConfig(Section):
     max_faces: Annotated[int, Field(ge=1, le=100)] = 10  # the largest are kept
     # Detect on one analysed frame in N and let tracks follow the faces in
     # between. "auto": every frame for mediapipe (~10 ms at 640 px), one in
-    # three for HOG and CNN (~100 ms and more).
+    # five for HOG and CNN (~60 ms and more at 640 px; bench/run).
     detect_every: Annotated[int, Field(ge=1, le=30)] | Literal["auto"] = "auto"
 
     @property
@@ -84,7 +84,7 @@ class DetectorConfig(Section):
         return 1 if self.kind is DetectorKind.MEDIAPIPE else AUTO_DETECT_EVERY_DLIB
 
 
-AUTO_DETECT_EVERY_DLIB = 3
+AUTO_DETECT_EVERY_DLIB = 5
 
 
 class TrackingConfig(Section):

@@ -91,6 +91,10 @@ class TrackIdentity:
         """Update the verdict; True when it changed to something not yet announced."""
         passed = self.deadline_passed(policy, now_mono, deadline_s)
         verdict = decide(list(self.votes), policy, deadline_passed=passed)
+        if verdict.state is TrackState.UNKNOWN and not passed:
+            # The window may already rule a name out, but three looks of a laugh
+            # are not a stranger: unknown waits for the deadline, looking on.
+            verdict = PENDING
         if verdict.state is TrackState.PENDING and self.verdict.state is not TrackState.PENDING:
             return False  # a decided track does not go back to pending
         if verdict.state is TrackState.UNKNOWN and self.verdict.state is TrackState.KNOWN:

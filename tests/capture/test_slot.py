@@ -24,7 +24,7 @@ async def test_drop_stale_keeps_only_the_newest_and_counts_the_rest() -> None:
 
 
 async def test_without_drop_the_producer_waits_for_the_consumer() -> None:
-    slot = FrameSlot(drop_stale=False)
+    slot = FrameSlot(drop_stale=False, capacity=1)
     await slot.put(frame(0))
     second = asyncio.create_task(slot.put(frame(1)))
     await asyncio.sleep(0.05)
@@ -33,6 +33,18 @@ async def test_without_drop_the_producer_waits_for_the_consumer() -> None:
     await asyncio.wait_for(second, 1)
     assert (await slot.get()).index == 1
     assert slot.dropped == 0
+
+
+async def test_a_lossless_slot_lets_a_few_frames_wait_in_order() -> None:
+    slot = FrameSlot(drop_stale=False)
+    for index in range(slot.capacity):
+        await asyncio.wait_for(slot.put(frame(index)), 1)  # decoded ahead while the analysis works
+    blocked = asyncio.create_task(slot.put(frame(99)))
+    await asyncio.sleep(0.05)
+    assert not blocked.done() and len(slot) == slot.capacity > 1
+    assert [(await slot.get()).index for _ in range(slot.capacity)] == list(range(slot.capacity))
+    await asyncio.wait_for(blocked, 1)
+    assert (await slot.get()).index == 99 and slot.dropped == 0
 
 
 async def test_close_wakes_the_consumer_after_the_last_frame() -> None:

@@ -82,3 +82,14 @@ def test_an_unknown_track_can_still_become_known_but_a_known_one_never_unknown()
         identity.add_look(identity.track.look, ENCODED, vote("obama", distance))
     assert not identity.decide(POLICY, 3.0, CONFIG.decision_deadline_s)
     assert identity.verdict.name == "biden"
+
+
+def test_unknown_waits_for_the_deadline_even_when_the_window_rules_every_name_out():
+    identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
+    for _ in range(3):
+        identity.add_look(identity.track.look, ENCODED, vote("obama", 0.44, runner_up=0.46))  # margins too small
+    assert not identity.decide(POLICY, 0.5, CONFIG.decision_deadline_s)
+    assert identity.verdict.state is TrackState.PENDING and identity.wants_look(CONFIG)
+    for distance in (0.35, 0.36):
+        identity.add_look(identity.track.look, ENCODED, vote("obama", distance))
+    assert identity.decide(POLICY, 0.9, CONFIG.decision_deadline_s) and identity.verdict.name == "obama"
