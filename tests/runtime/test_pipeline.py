@@ -9,18 +9,21 @@ daemon around it, so they take seconds, not a daemon's start-up.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from face01d.capture.frame import Frame
-from face01d.config.models import CameraConfig, Config, DetectorConfig, GalleryConfig
+from face01d.config.models import CameraConfig, Config, DetectorConfig, GalleryConfig, WorkersConfig
 from face01d.events.model import Event, EventType
 from face01d.pacing import cadence_for, frame_skip_for
 from face01d.pipeline import CameraPipeline
 from face01d.recognition.recognizer import Recognizer, load_gallery
-from face01d.workers import ThreadWorkers, VisionSettings
+from face01d.workers import ThreadWorkers, VisionSettings, make_workers
 
 KIM = "金正恩"
 FIRST_SIGHT_LIMIT_S = 1.0  # first frame with his face → recognized, on the video's timeline
@@ -126,3 +129,38 @@ async def test_frame_skip_auto_thins_a_live_camera_that_analysis_cannot_keep_up_
     await workers.stop()
     assert stats["frame_skip"] >= 2, stats  # HOG at 1080p cannot analyse 30 frames a second here
     assert stats["frames_skipped"] > stats["frames_dropped"], stats  # thinned before the slot, not dropped in it
+
+
+async def test_an_encoding_worker_killed_mid_look_costs_that_look_not_the_camera(data, galleries):
+    """The default pools (detection threads, an encoding process); the process is SIGKILLed in its first job."""
+    camera = CameraConfig(name="sample", source=str(data.kim_video), pace="none")
+    config = Config(gallery=galleries["with"], detector=DetectorConfig(kind="mediapipe", set_width=640),
+                    workers=WorkersConfig(detect="thread", encode="process", threads=1, processes=1), cameras=[camera])
+    loaded, _ = await asyncio.to_thread(load_gallery, config.gallery)
+    workers = make_workers(config.workers, VisionSettings(config.detector))
+    events: list[Event] = []
+    pipeline = CameraPipeline(camera, config=config, recognizer=Recognizer(config.detector, config.gallery, loaded),
+                              workers=workers, dispatch=lambda event, frame: events.append(event))
+    encode, killed = workers.encode, []
+
+    async def encode_and_kill_the_first(camera_name, image, boxes):  # noqa: ANN001, ANN202
+        if not killed:
+            pending = asyncio.ensure_future(encode(camera_name, image, boxes))
+            while not workers.encoder.jobs:  # the job has reached the worker
+                await asyncio.sleep(0.001)
+            [pid] = workers.encoder.jobs
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return await pending
+        return await encode(camera_name, image, boxes)
+
+    workers.encode = encode_and_kill_the_first  # type: ignore[method-assign]
+    await workers.start()
+    try:
+        with capture_logs() as logs:
+            await pipeline.run()
+    finally:
+        await workers.stop()
+    assert killed and any(record["event"] == "encoding failed" for record in logs)
+    assert pipeline.stats()["analysed"] == 272
+    assert [e.name for e in of_type(events, EventType.RECOGNIZED)] == [KIM]  # the next looks named him
