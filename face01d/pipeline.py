@@ -8,9 +8,9 @@ files at ``pace = "none"`` use a slot that waits, so every frame is analysed.
 Per frame the detector runs (one frame in ``detect_every``; in between the
 tracks' boxes move on by themselves) and the tracker updates. Encoding is
 the expensive part (~100 ms a face), so it is done per *track*, not per
-frame: a confirmed track asks for a look, the look is encoded by the worker
-pool while the next frames are detected (one encode job per camera in
-flight), and each look votes towards the track's identity. Events come from
+frame, by the ``TrackNamer`` (recognition/namer.py): a confirmed track asks
+for a look, the look is encoded by the worker pool while the next frames are
+detected, and each look votes towards the track's identity. Events come from
 decisions, not from frames.
 """
 
@@ -30,18 +30,15 @@ from face01d.errors import Face01dError
 from face01d.events.model import Event, EventType
 from face01d.events.presence import Presence, TrackEnd
 from face01d.faces import Identification
-from face01d.recognition.decision import TrackState
-from face01d.recognition.identity import TrackIdentity, gates_from, policy_from
+from face01d.recognition.namer import TrackNamer
 from face01d.recognition.recognizer import Recognizer
 from face01d.stats import Percentiles
 from face01d.tracking import FaceTracker, Track, TrackerUpdate
-from face01d.tracking.track import Look
 from face01d.workers.base import VisionWorkers
 
 log = structlog.get_logger(__name__)
 
 FAILURE_LOG_EVERY = 100  # while frames keep failing, log one failure in this many
-MAX_FACES_PER_LOOK = 4  # tracks encoded together in one job (the batch runs the network once)
 
 Dispatch = Callable[[Event, Frame | None], None]
 StatusCallback = Callable[[str, bool], None]
@@ -76,20 +73,18 @@ class CameraPipeline:
         self.analysed = 0
         self.failed = 0
         self.latency = Percentiles()  # frame read → tracks updated
-        self.stage_ms = {"detect": Percentiles(), "encode": Percentiles(), "match": Percentiles()}
+        self.detect_ms = Percentiles()
+        self.namer: TrackNamer[Frame] = TrackNamer(
+            camera.name, config.tracking, config.gallery.effective_tolerance, recognizer, workers, self._announce
+        )
         self._tracking = config.tracking
-        self._tolerance = config.gallery.effective_tolerance
-        self._gates = gates_from(config.tracking)
         self._base_cadence = self._detect_every = detection_interval(config, camera)
         self._since_detection = self._detect_every  # the first frame is detected
         self._set_area = camera.set_area or config.detector.set_area
-        self._identities: dict[str, TrackIdentity] = {}
-        self._recognizer = recognizer
         self._workers = workers
         self._dispatch = dispatch
         self._on_presence = on_presence
         self._capture: asyncio.Task[None] | None = None
-        self._encoding: asyncio.Task[None] | None = None
         self._stop_requested = False
         self._failing_in_a_row = 0
         live = self.slot.drop_stale  # a file at pace "none" waits for the analysis instead
@@ -112,7 +107,7 @@ class CameraPipeline:
         finally:
             ended_by_itself = not self._stop_requested
             await self.stop_capture()
-            await self._finish_encoding()
+            await self.namer.finish()
         if ended_by_itself:  # end of a video file: nobody is seen any more
             self._end_tracks(self.tracker.end_all())
             for event in self.presence.flush():
@@ -131,11 +126,6 @@ class CameraPipeline:
             self._capture.cancel()
             await asyncio.gather(self._capture, return_exceptions=True)
         self.slot.close()
-
-    async def _finish_encoding(self) -> None:
-        """A look being encoded may still decide a track: let it land."""
-        if self._encoding is not None:
-            await asyncio.gather(self._encoding, return_exceptions=True)
 
     async def _analyse_guarded(self, frame: Frame) -> None:
         """One bad frame (or a bug) costs that frame, not the camera, for months of running.
@@ -167,11 +157,9 @@ class CameraPipeline:
             update = self.tracker.predict(frame.captured_at)
         self.analysed += 1
         self.latency.add((time.monotonic() - frame.read_mono) * 1000.0)
-        for track in update.confirmed:
-            self._identities[track.id] = TrackIdentity(track, self._tracking.vote_window)
+        self.namer.confirmed(update.confirmed)
         self._end_tracks(update.ended)
-        self._decide_overdue(frame)
-        self._look_again(frame, update.seen)
+        self.namer.frame_done(frame, update.seen)
         if not self.slot.drop_stale:  # a file on its own timeline expires presence from its frames
             self._emit(self.presence.expire(frame.captured_at), None)
         if self._on_presence is not None:  # retained presence expires unless refreshed
@@ -181,69 +169,18 @@ class CameraPipeline:
         started = time.monotonic()
         detections = await self._workers.detect(self.name, frame.image, self._set_area)
         seconds = time.monotonic() - started  # queueing in a shared pool included: that is the real cost
-        self.stage_ms["detect"].add(seconds * 1000.0)
+        self.detect_ms.add(seconds * 1000.0)
         self._adapt_cadence(seconds)
         return self.tracker.update(detections, frame.captured_at, frame.index, frame.read_mono)
 
-    # --- looks and decisions ----------------------------------------------------
-
-    def _look_again(self, frame: Frame, seen: list[Track]) -> None:
-        """Start one encode job for the tracks detected in this frame that want a look."""
-        if self._encoding is not None and not self._encoding.done():
-            return
-        wanting = [self._identities[t.id] for t in seen if t.id in self._identities]
-        wanting = [identity for identity in wanting if identity.wants_look(self._tracking)]
-        if not wanting:
-            return
-        wanting.sort(key=lambda identity: (identity.looks, -identity.track.look.quality))  # fewest looks first
-        batch = wanting[:MAX_FACES_PER_LOOK]
-        for identity in batch:
-            identity.in_flight = True
-        looks = [identity.track.look for identity in batch]
-        self._encoding = asyncio.create_task(self._encode(frame, batch, looks), name=f"encode:{self.name}")
-
-    async def _encode(self, frame: Frame, batch: list[TrackIdentity], looks: list[Look]) -> None:
-        try:
-            started = time.monotonic()
-            encoded = await self._workers.encode(self.name, frame.image, [look.box for look in looks])
-            self.stage_ms["encode"].add((time.monotonic() - started) * 1000.0)
-            started = time.monotonic()
-            votes = self._recognizer.votes([face.encoding for face in encoded])
-            self.stage_ms["match"].add((time.monotonic() - started) * 1000.0)
-        except Exception as error:  # noqa: BLE001 - a lost look is retried with the next frame
-            log.warning("encoding failed", error=repr(error), tracks=[i.track.id for i in batch])
-            for identity in batch:
-                identity.in_flight = False
-            return
-        for identity, look, face, vote in zip(batch, looks, encoded, votes):
-            identity.in_flight = False
-            passes = self._gates.passes(look.box.width, look.sharpness, face.yaw)
-            identity.add_look(look, face, vote if passes else None)
-            self._decide(identity, frame)
-
-    def _decide(self, identity: TrackIdentity, frame: Frame) -> None:
-        policy = policy_from(self._tracking, self._tolerance)
-        now = time.monotonic()
-        if identity.decide(policy, now, self._tracking.decision_deadline_s):
-            who = identity.identification(identity.track.look, (frame.width, frame.height), now)
-            self._announce(who, frame)
-
-    def _decide_overdue(self, frame: Frame) -> None:
-        """A face pending past the deadline is decided now (unknown, unless its looks agree)."""
-        for identity in self._identities.values():
-            if identity.verdict.state is TrackState.PENDING and not identity.in_flight:
-                self._decide(identity, frame)
-
     def _announce(self, who: Identification, frame: Frame) -> None:
-        log.debug("track decided", track=who.track_id, name=who.name, votes=who.votes, latency_ms=who.latency_ms)
         self._emit(self.presence.identified(who), frame)
 
     def _end_tracks(self, ended: list[Track]) -> None:
         for track in ended:
-            identity = self._identities.pop(track.id, None)
-            if identity is not None and identity.verdict.state is TrackState.KNOWN:
-                end = TrackEnd(track.id, identity.verdict.name, track.last_seen, track.look.box, self._frame_size)
-                self.presence.track_ended(end)
+            name = self.namer.ended(track)
+            if name is not None:
+                self.presence.track_ended(TrackEnd(track.id, name, track.last_seen, track.look.box, self._frame_size))
 
     def _emit(self, events: list[Event], frame: Frame | None) -> None:
         for event in events:
@@ -299,5 +236,8 @@ class CameraPipeline:
             "frame_skip": self.camera.frame_skip,
             "detect_every": self._detect_every,
             "latency_ms": self.latency.summary(),
-            "stage_ms": {stage: window.summary() for stage, window in self.stage_ms.items()},
+            "stage_ms": {
+                "detect": self.detect_ms.summary(),
+                **{stage: window.summary() for stage, window in self.namer.stage_ms.items()},
+            },
         }

@@ -1,0 +1,131 @@
+"""Naming one camera's tracks: ask for looks, vote, decide, announce.
+
+The pipeline tells the namer which tracks were confirmed, seen or ended in
+each frame; the namer keeps one ``TrackIdentity`` per confirmed track,
+starts at most one encode job at a time (the worker pool is shared, and one
+job per camera in flight is what keeps it fair), turns the encodings into
+votes against the current gallery, and calls ``announce`` when a track's
+verdict is new. It never waits for an encoding: frames go on being detected
+and tracked while a look is in a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+import numpy as np
+import structlog
+
+from face01d.config.models import TrackingConfig
+from face01d.faces import Identification
+from face01d.recognition.decision import TrackState
+from face01d.recognition.identity import TrackIdentity, gates_from, policy_from
+from face01d.recognition.recognizer import Recognizer
+from face01d.stats import Percentiles
+from face01d.tracking import Look, Track
+from face01d.workers.base import VisionWorkers
+
+log = structlog.get_logger(__name__)
+
+MAX_FACES_PER_LOOK = 4  # tracks encoded together in one job (the batch runs the network once)
+
+
+class Picture(Protocol):
+    """What the namer needs of a frame (capture's ``Frame`` is one)."""
+
+    @property
+    def image(self) -> np.ndarray: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+
+
+P = TypeVar("P", bound=Picture)
+
+
+class TrackNamer(Generic[P]):
+    def __init__(
+        self,
+        camera: str,
+        tracking: TrackingConfig,
+        tolerance: float,
+        recognizer: Recognizer,
+        workers: VisionWorkers,
+        announce: Callable[[Identification, P], None],
+    ) -> None:
+        self.stage_ms = {"encode": Percentiles(), "match": Percentiles()}
+        self._camera = camera
+        self._tracking = tracking
+        self._policy = policy_from(tracking, tolerance)
+        self._gates = gates_from(tracking)
+        self._recognizer = recognizer
+        self._workers = workers
+        self._announce = announce
+        self._identities: dict[str, TrackIdentity] = {}
+        self._encoding: asyncio.Task[None] | None = None
+
+    def confirmed(self, tracks: list[Track]) -> None:
+        for track in tracks:
+            self._identities[track.id] = TrackIdentity(track, self._tracking.vote_window)
+
+    def ended(self, track: Track) -> str | None:
+        """Forget a track; the registered person it was named as, if any."""
+        identity = self._identities.pop(track.id, None)
+        if identity is None or identity.verdict.state is not TrackState.KNOWN:
+            return None
+        return identity.verdict.name
+
+    def frame_done(self, frame: P, seen: list[Track]) -> None:
+        """After each frame: decide overdue tracks, and look again at those detected in it that want it."""
+        for identity in self._identities.values():
+            if identity.verdict.state is TrackState.PENDING and not identity.in_flight:
+                self._decide(identity, frame)
+        if self._encoding is None or self._encoding.done():
+            self._look_again(frame, seen)
+
+    async def finish(self) -> None:
+        """A look being encoded may still decide a track: let it land."""
+        if self._encoding is not None:
+            await asyncio.gather(self._encoding, return_exceptions=True)
+
+    def _look_again(self, frame: P, seen: list[Track]) -> None:
+        wanting = [self._identities[t.id] for t in seen if t.id in self._identities]
+        wanting = [identity for identity in wanting if identity.wants_look(self._tracking)]
+        if not wanting:
+            return
+        wanting.sort(key=lambda identity: (identity.looks, -identity.track.look.quality))  # fewest looks first
+        batch = wanting[:MAX_FACES_PER_LOOK]
+        for identity in batch:
+            identity.in_flight = True
+        looks = [identity.track.look for identity in batch]
+        self._encoding = asyncio.create_task(self._encode(frame, batch, looks), name=f"encode:{self._camera}")
+
+    async def _encode(self, frame: P, batch: list[TrackIdentity], looks: list[Look]) -> None:
+        try:
+            started = time.monotonic()
+            encoded = await self._workers.encode(self._camera, frame.image, [look.box for look in looks])
+            self.stage_ms["encode"].add((time.monotonic() - started) * 1000.0)
+            started = time.monotonic()
+            votes = self._recognizer.votes([face.encoding for face in encoded])
+            self.stage_ms["match"].add((time.monotonic() - started) * 1000.0)
+        except Exception as error:  # noqa: BLE001 - a lost look is retried with the next frame
+            log.warning("encoding failed", error=repr(error), tracks=[i.track.id for i in batch])
+            for identity in batch:
+                identity.in_flight = False
+            return
+        for identity, look, face, vote in zip(batch, looks, encoded, votes):
+            identity.in_flight = False
+            passes = self._gates.passes(look.box.width, look.sharpness, face.yaw)
+            identity.add_look(look, face, vote if passes else None)
+            self._decide(identity, frame)
+
+    def _decide(self, identity: TrackIdentity, frame: P) -> None:
+        now = time.monotonic()
+        if identity.decide(self._policy, now, self._tracking.decision_deadline_s):
+            who = identity.identification(identity.track.look, (frame.width, frame.height), now)
+            log.debug("track decided", track=who.track_id, name=who.name, votes=who.votes, latency_ms=who.latency_ms)
+            self._announce(who, frame)
