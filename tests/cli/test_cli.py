@@ -151,3 +151,11 @@ def test_config_errors_exit_3(tmp_path: Path, command: tuple[str, ...], text: st
     result = face01d(*command, "-c", path)
     assert result.returncode == 3
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_detector_choices_of_the_command_line_are_the_config_kinds() -> None:
+    """cli.py spells them out so that --help imports no pydantic; this keeps the two lists in step."""
+    from face01d.cli import DETECTOR_KINDS
+    from face01d.config.models import DetectorKind
+
+    assert set(DETECTOR_KINDS) == {kind.value for kind in DetectorKind}
