@@ -87,6 +87,30 @@ def check_opencv() -> CheckResult:
     return CheckResult("opencv", good, f"OpenCV {cv2.__version__}: JPEG round trip {'ok' if good else 'FAILED'}")
 
 
+def check_worker_process() -> CheckResult:
+    """Encodings run in a worker process, frames pass through /dev/shm: both must work on this box.
+
+    A container with a tiny /dev/shm, or a sandbox that forbids the
+    forkserver's socket, fails here rather than at the first face.
+    """
+    import asyncio
+
+    from face01d.config.models import DetectorConfig
+    from face01d.workers import ProcessWorkers, VisionSettings
+
+    async def detect_once() -> int:
+        workers = ProcessWorkers(VisionSettings(DetectorConfig(kind="hog"), stages=("detect",)), 1)
+        await workers.start()
+        try:
+            await workers.detect("self-check", np.zeros((1080, 1920, 3), np.uint8))  # 6 MB through shared memory
+            return len(workers.pids)
+        finally:
+            await workers.stop()
+
+    started = asyncio.run(detect_once())
+    return CheckResult("workers", started == 1, "a worker process started and answered through shared memory")
+
+
 def _run(name: str, check: Callable[[], CheckResult]) -> CheckResult:
     try:
         return check()
@@ -103,5 +127,6 @@ def run_checks() -> list[CheckResult]:
         *((f"model {name}", _model_check(name)) for name in models.MODEL_NAMES),
         ("mediapipe", check_mediapipe),
         ("opencv", check_opencv),
+        ("workers", check_worker_process),
     ]
     return [_run(name, check) for name, check in checks]

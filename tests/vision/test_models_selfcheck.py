@@ -39,7 +39,7 @@ def test_import_loads_no_model() -> None:
 def test_run_checks_on_this_machine() -> None:
     results = {r.name: r for r in selfcheck.run_checks()}
     assert all(r.ok for r in results.values()), [r for r in results.values() if not r.ok]
-    assert {"python", "cpu", "dlib", "mediapipe", "opencv", "model encoder"} <= set(results)
+    assert {"python", "cpu", "dlib", "mediapipe", "opencv", "model encoder", "workers"} <= set(results)
     assert "CUDA" in results["dlib"].detail and "sse4_2" in results["cpu"].detail
 
 
