@@ -18,12 +18,22 @@ face01d.recognition.decision. The defaults there are chosen from this output.
 Encodings are cached under .cache/bench/open_set/ (git-ignored); --fresh
 encodes again. A first run encodes ~2,100 faces: 3-4 minutes on 2 idle
 cores, ~6 on busy ones; later runs take ~30 s.
+
+    .venv/bin/python bench/open_set.py --summary-json
+
+computes only (a)'s numbers for face01d's DEFAULT_POLICY (tolerance, margin;
+one look per photo) and for face_recognition's setting (0.6, no margin), at
+10 and 100 enrolled, and prints them as one JSON object on stdout (progress
+on stderr): what bench/run's "strangers" section reads. It needs only the
+LFW encodings (~1,600 faces when the cache is stale: 2-3 minutes).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import json
 import os
 import sys
 import time
@@ -236,12 +246,35 @@ def _enrolment(found: np.ndarray, person: np.ndarray, names: list[str]) -> tuple
     return enrol, probes
 
 
+@dataclass(frozen=True)
+class OpenSetCounts:
+    """Pooled over the trials: strangers named as someone, genuine probes named right."""
+
+    strangers_named: int
+    stranger_trials: int
+    genuine_right: int
+    genuine_trials: int
+    genuine_wrong_name: int  # a genuine probe given someone else's name
+    genuine_no_face: int  # a genuine probe without a face (a miss)
+
+
+def open_set_counts(trials: list[OpenSetTrial], tolerance: float, margin: float) -> OpenSetCounts:
+    policy = DecisionPolicy(tolerance, margin, 1, 1)
+    genuine = [(name, v) for t in trials for name, v in t.genuine]
+    return OpenSetCounts(
+        sum(policy.supports(v) for t in trials for v in t.strangers),
+        sum(len(t.strangers) for t in trials),
+        sum(v is not None and v.name == name and policy.supports(v) for name, v in genuine),
+        len(genuine),
+        sum(v is not None and v.name != name and policy.supports(v) for name, v in genuine),
+        sum(v is None for _, v in genuine),
+    )
+
+
 def open_set_rates(trials: list[OpenSetTrial], tolerance: float, margin: float) -> tuple[float, float]:
     """(% of strangers named as someone, % of genuine probes named right), pooled over the trials."""
-    policy = DecisionPolicy(tolerance, margin, 1, 1)
-    named = sum(policy.supports(v) for t in trials for v in t.strangers)
-    right = sum(v is not None and v.name == name and policy.supports(v) for t in trials for name, v in t.genuine)
-    return pct(named, sum(len(t.strangers) for t in trials)), pct(right, sum(len(t.genuine) for t in trials))
+    c = open_set_counts(trials, tolerance, margin)
+    return pct(c.strangers_named, c.stranger_trials), pct(c.genuine_right, c.genuine_trials)
 
 
 def print_open_set(looks: Looks, trials_10: list[OpenSetTrial], trials_100: list[OpenSetTrial]) -> None:
@@ -484,10 +517,64 @@ def _clip_summary(detector: str, without: dict[int, Vote], enrolled: dict[int, V
             f"金正恩 known at frame {kim.first_kim} (wrong {kim.windows_wrong})")
 
 
+SUMMARY_POLICIES = {  # name → (tolerance, margin), one look per photo (K = N = 1)
+    "default": (DEFAULT_POLICY.tolerance, DEFAULT_POLICY.margin),
+    "face_recognition": (0.6, 0.0),
+}
+
+
+def summary(fresh: bool) -> dict[str, object]:
+    """(a)'s numbers for the SUMMARY_POLICIES at 10 and 100 enrolled, as one JSON-ready object."""
+    started = time.perf_counter()
+    root = data_root()
+    split = lfw_split(root / "lfw_view1")
+    path = CACHE / vision_version() / f"lfw-{ENROLLED}-{STRANGERS}-{MAX_PROBES}.npz"
+    cache_warm = path.exists() and not fresh
+    lfw = lfw_looks(root / "lfw_view1", split, fresh)
+    found = lfw.found()
+    person = np.array([k.split("/")[0] for k in lfw.keys])
+    galleries: dict[str, object] = {}
+    for size in (SMALL, LARGE):
+        trials = lfw_trials(lfw, split, size)
+        galleries[str(size)] = {
+            "galleries": len(trials),
+            "strangers_per_gallery": len(trials[0].strangers),
+            **{name: {"tolerance": tol, "margin": margin, **_rates(open_set_counts(trials, tol, margin))}
+               for name, (tol, margin) in SUMMARY_POLICIES.items()},
+        }
+    p = DEFAULT_POLICY
+    return {
+        "policy": {"tolerance": p.tolerance, "margin": p.margin, "votes_needed": p.votes_needed, "window": p.window},
+        "enrolled_people": ENROLLED,
+        "strangers": STRANGERS,
+        "strangers_with_face": int((found & np.isin(person, split.strangers)).sum()),
+        "max_probes_per_person": MAX_PROBES,
+        "images": len(lfw.keys),
+        "no_face": int((~found).sum()),
+        "face_width_median_px": float(np.median(lfw.widths[found])),
+        "galleries": galleries,
+        "cache": {"warm": cache_warm, "path": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _rates(c: OpenSetCounts) -> dict[str, object]:
+    return {**{f.name: getattr(c, f.name) for f in fields(c)},
+            "strangers_named_pct": pct(c.strangers_named, c.stranger_trials),
+            "genuine_right_pct": pct(c.genuine_right, c.genuine_trials)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fresh", action="store_true", help="encode again instead of using the cache")
+    parser.add_argument("--summary-json", action="store_true",
+                        help="only the LFW open-set numbers bench/run reports, as one JSON object on stdout")
     args = parser.parse_args()
+    if args.summary_json:
+        with contextlib.redirect_stdout(sys.stderr):  # progress lines; stdout carries only the JSON
+            result = summary(args.fresh)
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+        return
     started = time.perf_counter()
     root = data_root()
     split = lfw_split(root / "lfw_view1")

@@ -1,4 +1,4 @@
-"""Rows 1 and 5: measured by stand-alone scripts run as subprocesses (with a
+"""Rows 1, 5 and 8: measured by stand-alone scripts run as subprocesses (with a
 timeout, and their imports and memory out of the suite's process)."""
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ FULL_RES_FRAMES = 30
 GALLERY_TIMEOUT_S = 180
 GALLERY_TARGET_MS = 5.0
 GALLERY_SIZES = (1000, 10000, 100000)
+STRANGERS_TIMEOUT_S = 480  # ~1 s with open_set.py's LFW cache warm; 2-3 min (more when busy) to encode it
+STRANGERS_TITLE = "8. Strangers: LFW View 1 open set, one look per photo"
+STRANGERS_NAMED_TARGET_PCT = 0.5  # at most, 10 enrolled, default policy
+GENUINE_RIGHT_TARGET_PCT = 85.0  # at least, 10 enrolled, default policy
 
 
 def _names(result: dict[str, Any]) -> str:
@@ -56,3 +60,46 @@ def gallery_rows(ctx: Context) -> list[Row]:
                     f"p90 {fmt(measured['ms_p90'], 3)} ms")
         rows.append(row)
     return rows
+
+
+def strangers_rows(ctx: Context) -> list[Row]:
+    """bench/open_set.py's section (a) at face01d's DEFAULT_POLICY and at face_recognition's 0.6 (no margin)."""
+    result = run_script("open_set.py", ["--summary-json"], ctx.timeout(STRANGERS_TIMEOUT_S))
+    rows = []
+    for policy in ("default", "face_recognition"):
+        for size in ("10", "100"):
+            rows += _strangers_pair(result, policy, size)
+    cache = result.get("cache", {})
+    rows[0].note += (f"; {result['strangers_with_face']} of {result['strangers']} strangers with a face, "
+                     f"{result['no_face']} of {result['images']} photos without; LFW cache "
+                     f"{'warm' if cache.get('warm') else 'encoded in this run'}, {result['seconds']:.1f} s")
+    return rows
+
+
+def _strangers_pair(result: dict[str, Any], policy: str, size: str) -> list[Row]:
+    """Strangers named and genuine named right for one policy and gallery size."""
+    trials = result["galleries"][size]
+    measured = trials[policy]
+    setting = f"{measured['tolerance']:.2f}" + (f"/{measured['margin']:.2f}" if measured["margin"] else "")
+    who = "default" if policy == "default" else "face_recognition"
+    prefix = "strangers" if policy == "default" else "strangers.fr"
+    details = {"policy": policy, "enrolled": int(size), "galleries": trials["galleries"], **measured}
+    named = Row(f"{prefix}.{size}.named", f"{size} enrolled, {who} {setting}: strangers named",
+                value=round(measured["strangers_named_pct"], 3), unit="%", details=details)
+    right = Row(f"{prefix}.{size}.genuine", f"{size} enrolled, {who} {setting}: genuine right",
+                value=round(measured["genuine_right_pct"], 2), unit="%", details=details)
+    if policy == "default" and size == "10":
+        named = judge(named, named.value, "<=", STRANGERS_NAMED_TARGET_PCT, "%", 2)
+        right = judge(right, right.value, ">=", GENUINE_RIGHT_TARGET_PCT, "%", 1)
+    elif policy == "default":
+        named.margin = right.margin = "reported"
+    else:
+        named.margin = right.margin = "for comparison"
+    named.note = (f"{measured['strangers_named']} of {measured['stranger_trials']} stranger trials "
+                  f"({measured['strangers_named_pct']:.2f} %: {trials['strangers_per_gallery']} strangers × "
+                  f"{trials['galleries']} galleries of {size})")
+    right.note = (f"{measured['genuine_right']} of {measured['genuine_trials']} genuine photos; "
+                  f"named as someone else {measured['genuine_wrong_name']}, no face {measured['genuine_no_face']}")
+    if not measured["margin"]:
+        named.note += "; no margin"
+    return [named, right]

@@ -2,10 +2,10 @@
 
     bench/run [--json bench/results.json] [--only SECTIONS] [--skip SECTIONS]
 
-Sections, in order: baseline, e2e, open, stage, live, gallery, startup
-(bench/README.md says what each measures). Each step runs its subprocesses
-with timeouts; a step that fails becomes an "error: ..." row and the suite
-goes on. Prints the table and writes the same rows as JSON.
+Sections, in order: baseline, e2e, open, strangers, stage, live, gallery,
+startup (bench/README.md says what each measures). Each step runs its
+subprocesses with timeouts; a step that fails becomes an "error: ..." row and
+the suite goes on. Prints the table and writes the same rows as JSON.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from common import BENCH, Context, Row, error_row
 from e2e import e2e_rows, open_set_rows, stage_rows
 from live import live_rows
 from machine import load_average, machine_info
-from report import print_report, write_json
-from script_rows import baseline_rows, full_resolution_rows, gallery_rows
+from report import SECTIONS, print_report, write_json
+from script_rows import STRANGERS_TITLE, baseline_rows, full_resolution_rows, gallery_rows, strangers_rows
 from startup import help_row, ready_row
 
-SECTION_NAMES = ("baseline", "e2e", "open", "stage", "live", "gallery", "startup")
+SECTION_NAMES = ("baseline", "e2e", "open", "strangers", "stage", "live", "gallery", "startup")
+SECTIONS.setdefault("strangers", STRANGERS_TITLE)  # the table's heading, unless report.py names it
 DETECTORS = ("hog", "mediapipe")
 LIVE_CAMERAS = (1, 2, 4)
 
@@ -43,6 +44,7 @@ def steps(args: argparse.Namespace) -> list[Step]:
     for kind in args.detectors:
         plan.append(("open", f"open.{kind}", f"face01d {kind}, gallery without 金正恩",
                      partial(open_set_rows, detector=kind)))
+    plan.append(("strangers", "strangers", "LFW View 1 open set (bench/open_set.py --summary-json)", strangers_rows))
     for kind in args.detectors:
         plan.append(("stage", f"stage.{kind}", f"{kind}: per stage", partial(stage_rows, detector=kind)))
     for count in LIVE_CAMERAS:
@@ -82,7 +84,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, default=BENCH / "results.json", help="where to write the JSON results")
-    parser.add_argument("--only", type=sections, default=set(SECTION_NAMES), help="comma-separated sections to run")
+    parser.add_argument("--only", type=sections, default=set(SECTION_NAMES),
+                        help=f"comma-separated sections to run: {', '.join(SECTION_NAMES)} (default all)")
     parser.add_argument("--skip", type=sections, default=set(), help="comma-separated sections to leave out")
     parser.add_argument("--detectors", type=lambda s: [d for d in s.split(",") if d], default=list(DETECTORS),
                         help="detectors for rows 2, 3 and 6 (default hog,mediapipe)")
