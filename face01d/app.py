@@ -25,7 +25,7 @@ from face01d.events.model import Event, EventType
 from face01d.gallery.model import Gallery
 from face01d.recognition.keeper import GalleryKeeper
 from face01d.lock import InstanceLock, default_lock_dir, lock_path_for, usb_device_key
-from face01d.pipeline import CameraPipeline
+from face01d.pipeline import CameraPipeline, Progress, analysis_stuck
 from face01d.recognition.recognizer import Recognizer
 from face01d.workers import VisionSettings, VisionWorkers, make_workers
 from face01d.sinks.base import Sink
@@ -73,6 +73,9 @@ class Daemon:
         self._camera_tasks: list[asyncio.Task[None]] = []
         self._gallery = GalleryKeeper(config.gallery, self._gallery_progress)
         self._fatal: ExitCode | None = None
+        self._progress: dict[str, Progress] = {}  # each camera's at the last watchdog check
+        self._publishing: set[str] = set()  # cameras with a snapshot publish in flight
+        self._publish_dropped = 0
 
     async def run(self) -> int:
         self._acquire_locks()
@@ -87,12 +90,15 @@ class Daemon:
         return self._exit_code()
 
     def _exit_code(self) -> int:
-        """0; a fatal error's code; with ``--once`` (batch work) 4 when a video file could not be read."""
+        """0; a fatal error's code; with ``--once`` (batch work) 4 when a camera failed: a video
+        file that could not be read to its end, or a camera whose task ended with an exception."""
         if self._fatal is not None:
             return int(self._fatal)
-        failed = [p.name for p in self._pipelines if p.config.kind is CameraKind.FILE and p.camera.stats.error]
+        failed = [p.name for p in self._pipelines if p.camera.stats.failed] + [
+            task.get_name().removeprefix("camera:") for task in self._camera_tasks
+            if task.done() and not task.cancelled() and task.exception() is not None]
         if self.once and failed:
-            log.error("some video files could not be read", cameras=failed)
+            log.error("some cameras failed", cameras=sorted(set(failed)))
             return int(ExitCode.INPUT)
         return int(ExitCode.OK)
 
@@ -228,12 +234,25 @@ class Daemon:
         interval = min(self.notifier.watchdog_interval() or STATUS_INTERVAL_S, STATUS_INTERVAL_S)
         last_status = 0.0
         while True:
-            self.notifier.notify(WATCHDOG=1)
+            if not (stuck := self._stuck_cameras()):
+                self.notifier.notify(WATCHDOG=1)
+            else:  # systemd restarts us if this lasts: better than a daemon that only looks alive
+                log.warning("watchdog not pinged: camera analysis is stuck", cameras=stuck)
             if time.monotonic() - last_status >= STATUS_INTERVAL_S:
                 self.notifier.notify(STATUS=self._status_line())
                 log.info("status", cameras={p.name: p.stats() for p in self._pipelines})
                 last_status = time.monotonic()
             await asyncio.sleep(interval)
+
+    def _stuck_cameras(self) -> list[str]:
+        """Cameras that had frames to analyse since the last check but analysed none (see ``analysis_stuck``)."""
+        stuck = []
+        for pipeline in self._pipelines:
+            now = pipeline.progress()
+            if analysis_stuck(self._progress.get(pipeline.name), now):
+                stuck.append(pipeline.name)
+            self._progress[pipeline.name] = now
+        return stuck
 
     def _status_line(self) -> str:
         parts = []
@@ -269,12 +288,21 @@ class Daemon:
         if event.type is EventType.LEFT:  # ON comes from _refresh_presence, after every frame
             self._mqtt.set_presence(event.camera, event.name, False)
         if self.config.mqtt.publish_snapshots and frame is not None:
+            if event.camera in self._publishing:  # one frame per camera in flight: a burst cannot pile up frames
+                self._publish_dropped += 1
+                log.debug("snapshot publish dropped: one is in flight", camera=event.camera,
+                          dropped=self._publish_dropped)
+                return
+            self._publishing.add(event.camera)
             self._spawn(self._publish_snapshot(event.camera, frame), SNAPSHOT_PUBLISH_TASK)
 
     async def _publish_snapshot(self, camera: str, frame: Frame) -> None:
-        jpeg = await asyncio.to_thread(encode_jpeg, frame.image, self.config.snapshots.jpeg_quality)
-        if self._mqtt is not None:
-            self._mqtt.publish_snapshot(camera, jpeg)
+        try:
+            jpeg = await asyncio.to_thread(encode_jpeg, frame.image, self.config.snapshots.jpeg_quality)
+            if self._mqtt is not None:
+                self._mqtt.publish_snapshot(camera, jpeg)
+        finally:
+            self._publishing.discard(camera)
 
     # --- shutdown -----------------------------------------------------------------
 
@@ -294,7 +322,8 @@ class Daemon:
         self._gallery.close()
         for pipeline in self._pipelines:
             log.info("camera report", camera=pipeline.name, **pipeline.stats())
-        log.info("stopped", node=self.config.daemon.node_id)
+        log.info("stopped", node=self.config.daemon.node_id, snapshot_publish_dropped=self._publish_dropped,
+                 snapshots=self._snapshots.stats if self._snapshots is not None else None)
 
     async def _finish_snapshot_publishing(self) -> None:
         """Snapshots being encoded for MQTT are events already accepted: let them out."""

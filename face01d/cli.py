@@ -72,7 +72,7 @@ def _config_option(default: Path | None = DEFAULT_CONFIG) -> Callable[[F], F]:
         "-c",
         "--config",
         "config_path",
-        type=click.Path(path_type=Path, dir_okay=False),
+        type=click.Path(path_type=Path),  # a directory is the loader's error (exit 3), not a usage error
         default=default,
         show_default=True,
         help="config.toml to read (FACE01D_<SECTION>__<KEY> variables override it).",
@@ -81,17 +81,18 @@ def _config_option(default: Path | None = DEFAULT_CONFIG) -> Callable[[F], F]:
 
 @cli.command()
 @_config_option()
-@click.option("--once", is_flag=True, help="Exit 0 once every camera has ended (video files).")
+@click.option("--once", is_flag=True, help="Exit once every camera has ended (video files): 0, or 4 if a camera failed.")
 @click.option("--stdout", "stdout_events", is_flag=True, help="Also print each event as a JSON line on stdout.")
 @click.pass_context
 @reports_errors
 def run(ctx: click.Context, config_path: Path, once: bool, stdout_events: bool) -> None:
     """Run the daemon: watch the cameras, publish recognition events."""
     from face01d.app import run_daemon
-    from face01d.config.loader import load_config
+    from face01d.config.loader import load_config, require_enabled_camera
     from face01d.log import configure_logging
 
     config = load_config(config_path)
+    require_enabled_camera(config, config_path)
     level = ctx.obj["log_level"] or config.daemon.log_level
     configure_logging(level, config.daemon.log_format, all_to_stderr=stdout_events)
     sys.exit(run_daemon(config, config_path, once=once, stdout_events=stdout_events))
@@ -214,9 +215,14 @@ def config_group() -> None:
 @reports_errors
 def config_check(config_path: Path) -> None:
     """Validate the config and print the effective settings, secrets masked."""
-    from face01d.config.loader import load_config, masked
+    from face01d.config.loader import load_config, masked, no_camera_problem
 
-    click.echo(json.dumps(masked(load_config(config_path)), ensure_ascii=False, indent=2))
+    config = load_config(config_path)
+    click.echo(json.dumps(masked(config), ensure_ascii=False, indent=2))
+    problem = no_camera_problem(config)
+    if problem is not None:  # a partial config may be checked; `run` refuses it (exit 3)
+        click.echo(f"face01d: WARNING: {config_path}: cameras: {problem}; `face01d run` will refuse this config",
+                   err=True)
 
 
 def main() -> None:

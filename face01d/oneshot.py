@@ -16,7 +16,7 @@ import numpy as np
 
 from face01d.config.models import DetectorConfig, GalleryConfig
 from face01d.errors import InputError
-from face01d.gallery.layout import IMAGE_SUFFIXES, scan_gallery
+from face01d.gallery.layout import HARMLESS_SKIPS, IMAGE_SUFFIXES, printable, scan_gallery
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.recognition.recognizer import Recognizer, load_gallery
 from face01d.vision.analyzer import analyzer_for_thread
@@ -113,15 +113,14 @@ def build_with_progress(config: GalleryConfig) -> tuple[Gallery, GalleryReport]:
         return load_gallery(config, progress)
 
 
-HARMLESS_SKIPS = frozenset({"face01d cache folder", "hidden"})  # .DS_Store is not a user's mistake
-
-
 def report_lines(report: GalleryReport) -> list[str]:
     """One human-readable line per image that was left out or skipped."""
-    lines = [f"{path}: no face found, left out" for path in report.no_face]
-    lines += [f"{path}: {count} faces, left out (one face per image)" for path, count in report.multiple_faces]
-    lines += [f"{path}: unreadable, left out: {reason}" for path, reason in report.unreadable]
-    lines += [f"{path}: skipped: {why}" for path, why in report.skipped if why not in HARMLESS_SKIPS]
+    lines = [f"{printable(path)}: no face found, left out" for path in report.no_face]
+    lines += [
+        f"{printable(path)}: {count} faces, left out (one face per image)" for path, count in report.multiple_faces
+    ]
+    lines += [f"{printable(path)}: unreadable, left out: {reason}" for path, reason in report.unreadable]
+    lines += [f"{printable(path)}: skipped: {why}" for path, why in report.skipped if why not in HARMLESS_SKIPS]
     if report.cache_problem:
         lines.append(f"cache: {report.cache_problem} (rebuilt)")
     return lines

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
@@ -43,6 +44,27 @@ FAILURE_LOG_EVERY = 100  # while frames keep failing, log one failure in this ma
 Dispatch = Callable[[Event, Frame | None], None]
 StatusCallback = Callable[[str, bool], None]
 PresenceCallback = Callable[[str, frozenset[str]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What the systemd watchdog needs to know of one camera: has its analysis moved?"""
+
+    analysed: int  # frames analysed so far
+    admitted: int  # frames handed to the analysis so far (read, minus those frame_skip held back)
+    waiting: bool  # a frame is waiting in the slot
+    active: bool  # online and running; False while offline, reconnecting, or once ended
+
+
+def analysis_stuck(before: Progress | None, now: Progress) -> bool:
+    """True when a running camera had frames for its analysis since ``before`` but none was analysed.
+
+    An offline or reconnecting camera, an ended file, and a camera that simply
+    had no new frame (a slow snapshot camera) are not stuck.
+    """
+    if before is None or not now.active or now.analysed > before.analysed:
+        return False
+    return now.waiting or now.admitted > before.admitted
 
 
 def detection_interval(config: Config, camera: CameraConfig) -> int:
@@ -116,6 +138,8 @@ class CameraPipeline:
     async def _capture_then_close(self) -> None:
         try:
             await self.camera.run()
+        except Exception as error:  # noqa: BLE001 - shown and kept as the camera's failure, never taken for an end
+            self.camera.mark_failed(error)
         finally:
             self.slot.close()  # wakes the analysis loop, which ends after the last frame
 
@@ -225,6 +249,12 @@ class CameraPipeline:
         if time.monotonic() - self._last_frame_mono >= self._tracking.max_absence_s:  # no frames: nobody seen
             self._end_tracks(self.tracker.expire(now))
         self._emit(self.presence.expire(now), None)
+
+    def progress(self) -> Progress:
+        stats = self.camera.stats
+        running = self._capture is not None and not self._capture.done()
+        return Progress(self.analysed, stats.frames_read - stats.frames_skipped, len(self.slot) > 0,
+                        running and stats.online)
 
     def stats(self) -> dict[str, object]:
         """Frames read, analysed and dropped, latencies, tracks: for the status line and the exit report."""

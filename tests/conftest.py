@@ -32,8 +32,10 @@ def require_data(relative: str) -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Gallery caches (and anything else XDG) of this run, daemons included, stay in a temp dir."""
+    """Gallery caches, MQTT outboxes (anything XDG) of this run, daemons included, stay in a temp dir."""
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))  # MQTT outboxes
+    os.environ.pop("STATE_DIRECTORY", None)
 
 
 @pytest.fixture(scope="session")

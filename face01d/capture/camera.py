@@ -1,10 +1,16 @@
 """One camera's supervisor: reads its source, thins frames, hands them on, and reconnects.
 
-Files end cleanly at their end. Live cameras (RTSP, MJPEG, snapshot, USB)
+Files end at their end, cleanly only when every frame the container
+announced was read: a truncated or corrupt file, or an unexpected error
+(a bug), ends the camera as *failed*, which ``run --once`` turns into exit
+code 4. Live cameras (RTSP, MJPEG, snapshot, USB)
 are kept alive forever: any failure, a server that closes, or a stream that
 stalls (no frame for ``stall_timeout_s``) closes the source, marks the camera
 offline and reconnects after an exponential backoff with full jitter, so a
 fleet of cameras that lost their network does not reconnect in lock-step.
+An unexpected exception (not a ``SourceError``) is logged with its
+traceback and retried the same way: a bug in one camera's path must show,
+but must not end that camera for good.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from face01d.urls import redact_url
 BACKOFF_START_S = 0.5  # first reconnect delay (upper bound of the jitter)
 AUTH_RETRY_S = 60.0  # rejected credentials: retry this slowly (they rarely fix themselves)
 CLOSE_TIMEOUT_S = 2.0  # a source that does not close in this time is abandoned to its thread
+COMPLETE_FRACTION = 0.95  # a file that ends before this share of its announced frames was cut short
 
 StatusCallback = Callable[[str, bool], None]
 
@@ -44,6 +51,7 @@ class CameraStats:
     online: bool = False
     last_frame_at: float | None = None  # epoch seconds
     error: str | None = None  # the last failure, None once frames flow again
+    failed: bool = False  # ended by a failure (files): not read to its end, or a crash
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -135,11 +143,26 @@ class Camera:
             await source.open()
             self._set_online(True)
             await self._play_file(source)
-            self._log.info("end of video file", path=str(self.config.source), frames_read=self._stats.frames_read)
+            self._check_complete(source.frame_count)
         except SourceError as error:
-            self._fail(str(error))
+            self._fail(str(error), failed=True)
+        except Exception as error:  # noqa: BLE001 - a bug: shown with its traceback, never taken for the end
+            self._crash(error, failed=True)
         finally:
             await self._close(source, thread)
+
+    def _check_complete(self, announced: int | None) -> None:
+        """A file that ends well before the frame count its container announced is truncated or corrupt."""
+        read = self._stats.frames_read
+        if announced is not None and read < announced * COMPLETE_FRACTION:
+            self._fail(f"video ended early: {read} of {announced} frames", failed=True)
+            return
+        self._log.info("end of video file", path=self._where(), frames_read=read, frames_announced=announced)
+
+    def mark_failed(self, error: BaseException) -> None:
+        """An exception that escaped ``run`` (reported by whoever awaited it): the camera failed."""
+        self._crash(error, failed=True)
+        self._set_online(False)
 
     async def _play_file(self, source: OpenCVSource) -> None:
         """At ``pace = "native"`` a file imitates a live camera: wall-clock stamps.
@@ -170,8 +193,9 @@ class Camera:
     async def _connect_once(self, backoff: Backoff) -> float:
         """One connection, from open to failure; returns how long to wait before the next."""
         thread = CameraThread(self.name)
-        source = make_source(self.config, thread)
+        source: Source | None = None
         try:
+            source = make_source(self.config, thread)
             await source.open()
             await self._stream(source, backoff)
             self._fail(f"stream ended: {self._where()}", level="warning")
@@ -180,8 +204,10 @@ class Camera:
             return max(AUTH_RETRY_S, backoff.next_delay())
         except _Stalled:
             self._fail(f"no frame for {self.config.stall_timeout_s} s from {self._where()}", level="warning")
-        except Exception as error:  # noqa: BLE001 - a camera's failure must never end the daemon
+        except SourceError as error:
             self._fail(f"{self._where()}: {error}", level="warning")
+        except Exception as error:  # noqa: BLE001 - a bug: shown with its traceback, then retried
+            self._crash(error)
         finally:
             await self._close(source, thread)
         return backoff.next_delay()
@@ -216,18 +242,26 @@ class Camera:
         stamp = now if captured_at is None else captured_at
         await self._slot.put(Frame(camera=self.name, index=index, image=image, captured_at=stamp))
 
-    async def _close(self, source: Source, thread: CameraThread) -> None:
+    async def _close(self, source: Source | None, thread: CameraThread) -> None:
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await source.close()
+                if source is not None:
+                    await source.close()
         except Exception as error:  # noqa: BLE001 - closing is best effort
             self._log.warning("source did not close cleanly", error=repr(error))
         finally:
             thread.shutdown()
 
-    def _fail(self, message: str, level: str = "error") -> None:
+    def _fail(self, message: str, level: str = "error", failed: bool = False) -> None:
         self._stats.error = message
+        self._stats.failed = self._stats.failed or failed
         getattr(self._log, level)("camera failure", error=message, source=self._where())
+
+    def _crash(self, error: BaseException, failed: bool = False) -> None:
+        """An unexpected exception: logged with its traceback, kept as the camera's error."""
+        self._stats.error = f"unexpected error: {error!r}"
+        self._stats.failed = self._stats.failed or failed
+        self._log.error("camera failure", error=self._stats.error, source=self._where(), exc_info=error)
 
     def _where(self) -> str:
         return redact_url(str(self.config.source))

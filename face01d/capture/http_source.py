@@ -3,6 +3,10 @@
 The network side is httpx on the event loop; only ``cv2.imdecode`` (CPU work)
 goes to the camera's thread. Credentials go through ``httpx.BasicAuth`` or
 ``httpx.DigestAuth`` and never into a log line.
+
+Bodies are bounded in bytes (``max_body_mb``, 16 MB by default): a snapshot
+body or an MJPEG part that grows beyond it is a broken or hostile server, and
+the read fails with a ``SourceError`` instead of growing memory without end.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from face01d.config.models import CameraConfig
 from face01d.urls import redact_url
 
 CONNECT_TIMEOUT_S = 10.0
-MAX_PART_BYTES = 16 * 1024 * 1024  # a bigger "JPEG" is a broken stream, not a frame
 _SOI, _EOI = b"\xff\xd8", b"\xff\xd9"
 
 
@@ -45,6 +48,24 @@ def _check_status(response: httpx.Response, url: str) -> None:
         raise SourceAuthError(f"HTTP {response.status_code} from {redact_url(url)}: check username, password and auth")
     if response.status_code >= 400:
         raise SourceError(f"HTTP {response.status_code} from {redact_url(url)}")
+
+
+def max_body_bytes(config: CameraConfig) -> int:
+    """The largest snapshot body or MJPEG part accepted: a bigger "JPEG" is a broken stream, not a frame."""
+    return int(config.max_body_mb * 1024 * 1024)
+
+
+async def read_capped(response: httpx.Response, limit: int, url: str) -> bytes:
+    """A streamed response's body, or ``SourceError`` as soon as it announces or reaches more than ``limit`` bytes."""
+    announced = response.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > limit:
+        raise SourceError(f"snapshot {redact_url(url)} announces {announced} bytes, over the {limit}-byte cap")
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise SourceError(f"snapshot {redact_url(url)} body exceeds the {limit}-byte cap (max_body_mb)")
+    return bytes(body)
 
 
 def _decode(jpeg: bytes) -> np.ndarray | None:
@@ -71,7 +92,7 @@ class MjpegSource:
         except httpx.HTTPError as error:
             raise SourceError(f"cannot open MJPEG stream {redact_url(self.url)}: {error!r}") from error
         boundary = boundary_of(self._response.headers.get("content-type", ""))
-        self._parts = jpeg_parts(self._response.aiter_bytes(), boundary)
+        self._parts = jpeg_parts(self._response.aiter_bytes(), boundary, max_body_bytes(self.config))
 
     async def read(self) -> np.ndarray | None:
         """The next decodable JPEG part; None when the server ends the stream."""
@@ -100,14 +121,16 @@ def boundary_of(content_type: str) -> bytes | None:
     return match.group(1).strip().removeprefix("--").encode() if match else None
 
 
-async def jpeg_parts(chunks: AsyncIterator[bytes], boundary: bytes | None) -> AsyncIterator[bytes]:
-    """Split a multipart byte stream into JPEG payloads."""
+async def jpeg_parts(
+    chunks: AsyncIterator[bytes], boundary: bytes | None, max_part: int = 16 * 1024 * 1024
+) -> AsyncIterator[bytes]:
+    """Split a multipart byte stream into JPEG payloads, none bigger than ``max_part`` bytes."""
     buffer = bytearray()
     async for chunk in chunks:
         buffer += chunk
         while (jpeg := take_jpeg(buffer, boundary)) is not None:
             yield jpeg
-        if len(buffer) > MAX_PART_BYTES:
+        if len(buffer) > max_part:
             raise SourceError(f"no JPEG found in {len(buffer)} bytes of MJPEG stream")
 
 
@@ -167,11 +190,12 @@ class SnapshotSource:
         await asyncio.sleep(max(0.0, self._next_at - time.monotonic()))
         self._next_at = max(self._next_at + self.config.snapshot_interval_s, time.monotonic())
         try:
-            response = await self._client.get(self.url)
+            async with self._client.stream("GET", self.url) as response:
+                _check_status(response, self.url)
+                body = await read_capped(response, max_body_bytes(self.config), self.url)
         except httpx.HTTPError as error:
             raise SourceError(f"snapshot {redact_url(self.url)} failed: {error!r}") from error
-        _check_status(response, self.url)
-        image = await self._thread.call(_decode, response.content)
+        image = await self._thread.call(_decode, body)
         if image is None:
             raise SourceError(f"snapshot {redact_url(self.url)} is not a decodable image")
         return image

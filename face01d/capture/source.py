@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -35,21 +36,56 @@ class Source(Protocol):
 
 
 class CameraThread:
-    """A single-thread executor owned by one camera.
+    """One daemon thread owned by one camera, running its blocking calls in order.
 
-    A stuck camera (a read that never returns) then blocks only its own
-    thread, never the shared analysis pool nor the event loop.
+    A stuck camera (a read that never returns: USB reads have no timeout) then
+    blocks only its own thread, never the shared analysis pool nor the event
+    loop. The thread is a daemon thread and nobody joins it, so a read that
+    never returns cannot hold up the daemon's exit either (a
+    ``ThreadPoolExecutor`` would: its threads are joined at interpreter exit).
     """
 
     def __init__(self, name: str) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"camera-{name}")
+        self._calls: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name=f"camera-{name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
 
     async def call(self, fn: Callable[..., T], *args: object) -> T:
         """Run ``fn(*args)`` in this camera's thread, keeping the caller's log context."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
         context = contextvars.copy_context()
-        call = functools.partial(context.run, fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._calls.put((loop, future, functools.partial(context.run, fn, *args)))
+        return await future
 
     def shutdown(self) -> None:
         """Let the thread end after its queued calls (a release included); never waits for a stuck call."""
-        self._executor.shutdown(wait=False)
+        self._calls.put(None)
+
+    def _work(self) -> None:
+        """Every queued call runs, even one whose caller gave up: a release must still happen."""
+        while (item := self._calls.get()) is not None:
+            loop, future, call = item
+            try:
+                outcome: tuple[bool, object] = (True, call())
+            except BaseException as error:  # noqa: BLE001 - handed to the caller, whatever it is
+                outcome = (False, error)
+            try:
+                loop.call_soon_threadsafe(_settle, future, outcome)
+            except RuntimeError:  # the loop is closed: nobody waits for this result any more
+                pass
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, object]) -> None:
+    """In the loop: pass a call's result or exception on, unless the caller gave up (cancelled)."""
+    if future.done():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from face01d.config.models import CameraConfig, CameraKind, Config
@@ -42,7 +42,38 @@ class _EnvOverriddenConfig(BaseSettings, Config):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (env_settings, init_settings)  # environment first: it overrides the file
+        return (_TypedEnv(settings_cls, env_settings), init_settings)  # environment first: it overrides the file
+
+
+class _TypedEnv(PydanticBaseSettingsSource):
+    """The ``FACE01D_*`` values with "true"/"false" made booleans where the key is one.
+
+    Booleans are strict (``enabled = "yes"`` in the file is an error), but an
+    environment variable is always a string: its "true" and "false" are read
+    as TOML would read them; anything else reaches validation as it is.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], env: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ delegates to the env source
+
+    def __call__(self) -> dict[str, Any]:
+        return _booleans_from_env(self._env(), Config)
+
+
+def _booleans_from_env(data: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    typed = dict(data)
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        annotation = field.annotation if field is not None else None
+        if annotation is bool and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            typed[key] = value.strip().lower() == "true"
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(value, dict):
+            typed[key] = _booleans_from_env(value, annotation)
+    return typed
 
 
 def load_config(path: Path | None) -> Config:
@@ -54,10 +85,30 @@ def load_config(path: Path | None) -> Config:
     except ValidationError as error:
         raise ConfigError(_describe(error, path, text)) from None
     base_dir = path.resolve().parent if path is not None else Path.cwd()
-    return _resolve_paths(Config.model_validate(config.model_dump()), base_dir)
+    where: Where = lambda loc: _origin(loc, path, text)  # noqa: E731
+    return _resolve_paths(Config.model_validate(config.model_dump()), base_dir, where)
+
+
+def require_enabled_camera(config: Config, path: Path | None) -> None:
+    """``run`` with nothing to watch is a mistake, not a quiet success (exit 3)."""
+    problem = no_camera_problem(config)
+    if problem is not None:
+        where = str(path) if path is not None else "(defaults)"
+        raise ConfigError(f"{where}: cameras: {problem}")
+
+
+def no_camera_problem(config: Config) -> str | None:
+    """Why ``config`` watches nothing, or None when a camera is enabled."""
+    if not config.cameras:
+        return "no [[cameras]] table: there is nothing to watch"
+    if not any(camera.enabled for camera in config.cameras):
+        return "every camera has enabled = false: there is nothing to watch"
+    return None
 
 
 def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a config file")
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -117,29 +168,47 @@ def _section_start(loc: list[Any], lines: list[str]) -> int | None:
     return headers[nth] if nth < len(headers) else None
 
 
-def _resolve_paths(config: Config, base_dir: Path) -> Config:
+Where = Callable[[list[Any]], str]  # key path → "file:line" (or the environment variable)
+Absolute = Callable[[Path | None, list[Any]], Path | None]
+
+
+def _resolve_paths(config: Config, base_dir: Path, where: Where) -> Config:
     """Relative paths in the file mean relative to the file, not to the cwd."""
 
-    def absolute(value: Path | None) -> Path | None:
-        return None if value is None else (base_dir / value.expanduser()).resolve()
+    def absolute(value: Path | None, loc: list[Any]) -> Path | None:
+        if value is None:
+            return None
+        try:
+            return (base_dir / value.expanduser()).resolve()
+        except (OSError, RuntimeError, ValueError) as error:  # NUL byte, symlink loop, unknown ~user
+            key = ".".join(str(part) for part in loc)
+            raise ConfigError(f"{where(loc)}: {key}: not a usable path: {error}") from None
 
-    cameras = [_resolve_camera(camera, absolute) for camera in config.cameras]
+    cameras = [_resolve_camera(camera, index, absolute, where) for index, camera in enumerate(config.cameras)]
+    daemon, gallery, snapshots, mqtt = config.daemon, config.gallery, config.snapshots, config.mqtt
     return config.model_copy(
         update={
-            "daemon": config.daemon.model_copy(update={"lock_file": absolute(config.daemon.lock_file)}),
-            "gallery": config.gallery.model_copy(
-                update={"path": absolute(config.gallery.path), "cache_dir": absolute(config.gallery.cache_dir)}
+            "daemon": daemon.model_copy(update={"lock_file": absolute(daemon.lock_file, ["daemon", "lock_file"])}),
+            "gallery": gallery.model_copy(
+                update={
+                    "path": absolute(gallery.path, ["gallery", "path"]),
+                    "cache_dir": absolute(gallery.cache_dir, ["gallery", "cache_dir"]),
+                }
             ),
-            "snapshots": config.snapshots.model_copy(update={"dir": absolute(config.snapshots.dir)}),
-            "mqtt": config.mqtt.model_copy(
-                update={"password_file": absolute(config.mqtt.password_file), "ca_file": absolute(config.mqtt.ca_file)}
+            "snapshots": snapshots.model_copy(update={"dir": absolute(snapshots.dir, ["snapshots", "dir"])}),
+            "mqtt": mqtt.model_copy(
+                update={
+                    "password_file": absolute(mqtt.password_file, ["mqtt", "password_file"]),
+                    "ca_file": absolute(mqtt.ca_file, ["mqtt", "ca_file"]),
+                    "outbox_path": absolute(mqtt.outbox_path, ["mqtt", "outbox_path"]),
+                }
             ),
             "cameras": cameras,
         }
     )
 
 
-def _resolve_camera(camera: CameraConfig, absolute: Callable[[Path | None], Path | None]) -> CameraConfig:
+def _resolve_camera(camera: CameraConfig, index: int, absolute: Absolute, where: Where) -> CameraConfig:
     """A file source made absolute; a ``password_file`` read into ``password``.
 
     Cameras are a list, which FACE01D_* variables cannot address, so a
@@ -147,19 +216,20 @@ def _resolve_camera(camera: CameraConfig, absolute: Callable[[Path | None], Path
     """
     update: dict[str, Any] = {}
     if camera.kind is CameraKind.FILE:
-        update["source"] = str(absolute(Path(str(camera.source))))
+        update["source"] = str(absolute(Path(str(camera.source)), ["cameras", index, "source"]))
     if camera.password_file is not None:
-        path = absolute(camera.password_file)
-        update["password"] = SecretStr(_read_secret(path, f"camera {camera.name}"))
+        loc = ["cameras", index, "password_file"]
+        path = absolute(camera.password_file, loc)
+        update["password"] = SecretStr(_read_secret(path, f"camera {camera.name}", where(loc)))
         update["password_file"] = None
     return camera.model_copy(update=update)
 
 
-def _read_secret(path: Path, whose: str) -> str:
+def _read_secret(path: Path | None, whose: str, where: str) -> str:
     try:
-        return path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read the password file of {whose}: {error}") from None
+        return Path(str(path)).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(f"{where}: {path}: cannot read the password file of {whose}: {error}") from None
 
 
 def masked(config: Config) -> dict[str, Any]:

@@ -13,7 +13,17 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from face01d.recognition.decision import DEFAULT_GATES, DEFAULT_POLICY
 from face01d.similarity import percentage_to_tolerance
@@ -26,9 +36,34 @@ DEFAULT_TOLERANCE = DEFAULT_POLICY.tolerance
 
 
 class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, values immutable."""
+    """Base of every config section: unknown keys are errors, values immutable.
+
+    Booleans are strict: ``enabled = "yes"`` (or 1) is an error, not true.
+    Environment overrides arrive as strings; the loader turns their "true"
+    and "false" into booleans before validation.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_bool(cls, value: object, info: ValidationInfo) -> object:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and field.annotation is bool and not isinstance(value, bool):
+            raise PydanticCustomError("bool_type", "Input should be true or false (a TOML boolean), not {value}",
+                                      {"value": repr(value)})
+        return value
+
+
+def _usable_name(name: str) -> str:
+    """A name that is a topic segment and a folder name: it must be both as written."""
+    if re.search(r"[/\\+#\x00-\x1f\x7f]", name) or name.startswith(".") or name != name.strip():
+        raise ValueError("must not contain / \\ + # or control characters, start with '.', or have outer spaces")
+    return name
+
+
+# A camera's name and the node_id: both become MQTT topic segments and folder names.
+UsableName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_usable_name)]
 
 
 class LogFormat(str, Enum):
@@ -38,7 +73,7 @@ class LogFormat(str, Enum):
 
 
 class DaemonConfig(Section):
-    node_id: Annotated[str, Field(min_length=1, max_length=64)] = "face01d"
+    node_id: UsableName = "face01d"
     lock_file: Path | None = None  # None: derived from the config file's path
     log_format: LogFormat = LogFormat.AUTO
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -160,7 +195,7 @@ _SCHEME_KIND = {"rtsp": CameraKind.RTSP, "rtsps": CameraKind.RTSP}
 
 
 class CameraConfig(Section):
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+    name: UsableName
     source: str | int  # path, rtsp:// or http(s):// URL, USB index, or "auto"
     kind: CameraKind | None = None  # None: inferred from source (http needs it: mjpeg or snapshot)
     enabled: bool = True
@@ -175,14 +210,7 @@ class CameraConfig(Section):
     auth: Literal["basic", "digest"] = "basic"
     stall_timeout_s: Annotated[float, Field(gt=0)] = 10.0  # no frame this long → reconnect
     reconnect_max_s: Annotated[float, Field(gt=0)] = 60.0
-
-    @field_validator("name")
-    @classmethod
-    def _usable_name(cls, name: str) -> str:
-        """A camera's name is a topic segment and a folder name: it must be both as written."""
-        if re.search(r"[/\\+#\x00-\x1f\x7f]", name) or name.startswith(".") or name != name.strip():
-            raise ValueError("must not contain / \\ + # or control characters, start with '.', or have outer spaces")
-        return name
+    max_body_mb: Annotated[float, Field(gt=0, le=1024)] = 16.0  # http: a bigger snapshot or MJPEG part is an error
 
     @model_validator(mode="after")
     def _infer_kind(self) -> CameraConfig:
@@ -218,7 +246,14 @@ class MqttConfig(Section):
     topic_prefix: str = "face01"
     qos: Literal[0, 1, 2] = 1
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 60
-    queue_size: Annotated[int, Field(ge=1)] = 1000  # events held while the broker is away
+    queue_size: Annotated[int, Field(ge=1)] = 1000  # events in memory on their way to / from the outbox
+    # The durable outbox (SQLite, 0600 in a 0700 folder): every event is written there before it is
+    # published and deleted after the broker's PUBACK, so outages, crashes and power cuts lose nothing.
+    # None: $STATE_DIRECTORY/outbox.sqlite3 under systemd, else
+    # $XDG_STATE_HOME (~/.local/state)/face01d/<node_id>-outbox.sqlite3. Relative: to the config file.
+    outbox_path: Path | None = None
+    outbox_max_events: Annotated[int, Field(ge=1)] = 10000  # beyond, the oldest are dropped (counted, warned)
+    outbox_max_age_s: Annotated[float, Field(gt=0)] = 7 * 24 * 3600.0  # older events are dropped (counted, warned)
     publish_snapshots: bool = False
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
@@ -247,6 +282,7 @@ class SnapshotConfig(Section):
     retention_days: Annotated[float, Field(ge=0)] = 30  # 0: keep forever
     max_mb: Annotated[float, Field(ge=0)] = 1024  # 0: no size cap
     queue_size: Annotated[int, Field(ge=1)] = 64
+    queue_mb: Annotated[float, Field(gt=0)] = 64.0  # images waiting to be written; beyond, frames are dropped
 
 
 class EventsConfig(Section):

@@ -17,7 +17,7 @@ import structlog
 
 from face01d.errors import GalleryError, ImageReadError
 from face01d.gallery.cache import CacheCorrupt, CachedResult, default_cache_dir, file_digest, load_cache, save_cache
-from face01d.gallery.layout import CACHE_DIRNAME, GalleryEntry, scan_gallery
+from face01d.gallery.layout import CACHE_DIRNAME, HARMLESS_SKIPS, GalleryEntry, scan_gallery
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.faces import Face
 
@@ -63,6 +63,7 @@ def build_gallery(
         raise GalleryError(f"gallery folder not found: {root}")
     cache_dir = Path(cache_dir) if cache_dir is not None else root / CACHE_DIRNAME
     scan = scan_gallery(root, cache_dir)
+    _log_skipped(scan.skipped)
     state = _Build()
     cached = _read_cache(cache_dir, settings_key, state)
     loader = load or _default_loader()
@@ -79,10 +80,19 @@ def build_gallery(
     return _gallery(root, state), report
 
 
-def _default_loader() -> ImageLoader:
-    from face01d.vision.image import load_image  # deferred: keeps OpenCV out of import time
+def _log_skipped(skipped: tuple[tuple[Path, str], ...]) -> None:
+    """One warning per file the layout left out (the daemon's log says what ``gallery check`` says)."""
+    for path, why in skipped:
+        if why not in HARMLESS_SKIPS:
+            log.warning("gallery_file_skipped", path=str(path), reason=why)
 
-    return load_image
+
+def _default_loader() -> ImageLoader:
+    """Gallery photos decoded at most DETECTION_MAX_PIXELS: a huge photo costs neither
+    gigabytes nor a minute, and HOG finds the one face in it, not three."""
+    from face01d.vision.image import DETECTION_MAX_PIXELS, load_image  # deferred: keeps OpenCV out of import time
+
+    return lambda path: load_image(path, max_pixels=DETECTION_MAX_PIXELS)
 
 
 def _read_cache(cache_dir: Path, settings_key: str, state: _Build) -> dict[str, CachedResult]:

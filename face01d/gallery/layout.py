@@ -9,13 +9,21 @@ learns why that person is not recognised.
 
 from __future__ import annotations
 
+import errno
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from face01d.errors import GalleryError
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 CACHE_DIRNAME = ".face01d-cache"
 DEFAULT_STEM = "default"
+CACHE_FOLDER = "face01d cache folder"
+HIDDEN = "hidden"
+HARMLESS_SKIPS = frozenset({CACHE_FOLDER, HIDDEN})  # .DS_Store is not a user's mistake: not worth a warning
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +49,54 @@ def person_name(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
 
 
+def printable(path: Path) -> str:
+    """``path`` for a one-line message: control characters (a newline in a name) escaped."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(path))
+
+
+def _safe_resolve(path: Path) -> Path | None:
+    """The resolved path, or None for a symlink loop (RuntimeError before Python 3.13)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return None
+
+
+def _unusable(path: Path) -> str | None:
+    """Why a directory entry cannot be a gallery file at all, or None."""
+    if _CONTROL.search(path.name):
+        return "control character in the name"
+    if not path.is_symlink():
+        return None
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:
+        return "unreadable: symlink loop"
+    except OSError as exc:
+        return "unreadable: symlink loop" if exc.errno == errno.ELOOP else "unreadable: broken symlink"
+    return None
+
+
+def _listing(root: Path) -> list[Path]:
+    try:
+        return sorted(root.iterdir())
+    except OSError as exc:
+        raise GalleryError(f"{printable(root)}: cannot read the gallery folder: {exc.strerror or exc}") from None
+
+
 def scan_gallery(root: Path, cache_dir: Path | None = None) -> Scan:
     """List ``root``'s registered images in a stable (sorted) order."""
     entries: list[GalleryEntry] = []
     skipped: list[tuple[Path, str]] = []
-    cache_dir = (cache_dir or root / CACHE_DIRNAME).resolve()
-    for path in sorted(root.iterdir()):
-        if path.resolve() == cache_dir:
-            skipped.append((path, "face01d cache folder"))
+    cache_dir = _safe_resolve(cache_dir or root / CACHE_DIRNAME)
+    for path in _listing(root):
+        problem = _unusable(path)
+        if problem is not None:
+            skipped.append((path, problem))
+        elif cache_dir is not None and _safe_resolve(path) == cache_dir:
+            skipped.append((path, CACHE_FOLDER))
         elif path.name.startswith("."):
-            skipped.append((path, "hidden"))
+            skipped.append((path, HIDDEN))
         elif path.is_dir():
             _scan_person_dir(path, entries, skipped)
         else:
@@ -75,9 +121,17 @@ def _scan_flat_file(path: Path, entries: list[GalleryEntry], skipped: list[tuple
 def _scan_person_dir(folder: Path, entries: list[GalleryEntry], skipped: list[tuple[Path, str]]) -> None:
     """Folder-per-person: every image inside belongs to the folder's name."""
     name = person_name(folder.name)
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
-            skipped.append((path, "hidden"))
+    try:
+        paths = sorted(folder.iterdir())
+    except OSError as exc:
+        skipped.append((folder, f"unreadable: {exc.strerror or exc}"))
+        return
+    for path in paths:
+        problem = _unusable(path)
+        if problem is not None:
+            skipped.append((path, problem))
+        elif path.name.startswith("."):
+            skipped.append((path, HIDDEN))
         elif path.is_dir():
             skipped.append((path, "nested folder"))
         elif path.suffix.lower() not in IMAGE_SUFFIXES:

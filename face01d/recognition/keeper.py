@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import structlog
 
 from face01d.config.models import GalleryConfig
+from face01d.gallery.layout import HARMLESS_SKIPS
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.recognition.recognizer import load_gallery
 
@@ -62,6 +63,8 @@ class GalleryKeeper:
 
 
 def _log_loaded(config: GalleryConfig, gallery: Gallery, report: GalleryReport) -> None:
-    """One summary line; each left-out image was already logged by the builder."""
+    """One summary line; each left-out image and each skipped file was already
+    logged by the builder (a warning with the path and the reason)."""
+    skipped = [str(path) for path, why in report.skipped if why not in HARMLESS_SKIPS]
     log.info("gallery loaded", path=str(config.path), people=len(gallery.people), encodings=len(gallery),
-             encoded_now=len(report.encoded_now), left_out=report.left_out)
+             encoded_now=len(report.encoded_now), left_out=report.left_out, skipped=skipped)

@@ -7,8 +7,12 @@ owns the connection (aiomqtt, MQTT 5), reconnects with backoff and says it.
 
 Two kinds of outgoing data, kept apart because they fail differently:
 
-* events — a bounded FIFO outbox; full means the oldest is dropped and
-  counted, never that memory grows during a month-long broker outage;
+* events — a durable outbox on disk (``outbox.py``): each event is written
+  there before it is published and deleted after the broker's PUBACK, so a
+  broker outage, a crash or a power cut loses nothing accepted; bounded by
+  count and age (the oldest dropped, counted and logged). An event that
+  cannot be serialised, or that the broker can never take, is logged,
+  counted and set aside, so it cannot block the events behind it;
 * state — retained topics (availability, camera status, presence,
   discovery) where only the latest value per topic matters.
 
@@ -21,10 +25,12 @@ import asyncio
 import contextlib
 import json
 import math
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiomqtt
 import structlog
@@ -35,8 +41,9 @@ from paho.mqtt.properties import Properties
 from face01d.backoff import full_jitter
 from face01d.config.models import MqttConfig
 from face01d.errors import ConfigError
-from face01d.events.model import Event
+from face01d.events.model import Event, utc_iso
 from face01d.sinks.discovery import DiscoveryContext, all_configs
+from face01d.sinks.outbox import Outbox, Pending, Stored, Trimmed, default_outbox_path
 from face01d.sinks.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -48,6 +55,12 @@ AUTH_RETRY_S = 300.0  # bad credentials: retry this rarely, do not hammer the br
 CLIENT_TIMEOUT_S = 10.0  # one publish / CONNACK wait
 STOP_FLUSH_FRACTION = 0.6  # share of stop()'s timeout spent flushing events
 PRESENCE_REFRESH_FRACTION = 1 / 3  # a repeated ON is re-sent after this share of its expiry
+OUTBOX_RETRY_S = 1.0  # after a failed outbox write (disk full...), retry this often
+OUTBOX_READ_MAX = 256  # events read from the outbox at a time (at most queue_size)
+POISON_ATTEMPTS = 3  # an event in flight when the connection died this often in a row is set aside
+
+# paho error numbers that say "this message", not "this connection": set the event aside.
+_MESSAGE_ERRORS = frozenset({3, 9, 10})  # MQTT_ERR_INVAL, MQTT_ERR_PAYLOAD_SIZE, MQTT_ERR_NOT_SUPPORTED
 
 # CONNACK codes meaning "your credentials are wrong": MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
 _AUTH_REFUSED = frozenset({4, 5, 134, 135})
@@ -103,7 +116,16 @@ class MqttSink:
         self._presence_expire_s = presence_expire_s
         self._client_id = config.client_id or f"face01d-{node_id}"
         self._password: str | None = None
-        self._outbox: deque[Event] = deque()
+        path = config.outbox_path or default_outbox_path(node_id)
+        self._outbox = Outbox(path, config.outbox_max_events, config.outbox_max_age_s)
+        self._incoming: deque[Pending] = deque()  # accepted, not yet committed to the outbox
+        self._ready: deque[Stored] = deque()  # the outbox's head, read for publishing
+        self._stored = 0  # rows in the outbox, as last seen
+        self._accepted = asyncio.Event()  # wakes the writer
+        self._saved = asyncio.Event()  # the writer has nothing left to commit
+        self._writer: asyncio.Task[None] | None = None
+        self._disk_failing = False
+        self._attempt: tuple[int, int] = (-1, 0)  # (seq, attempts) of the event at the head
         self._pending: dict[str, _Message] = {}  # retained state not yet sent, latest wins
         self._camera_online: dict[str, bool] = {}
         self._presence_fresh_until: dict[str, float] = {}  # monotonic time a repeated ON waits for
@@ -117,7 +139,8 @@ class MqttSink:
         self._failures = 0
         self._down_logged: str | None = None  # the outage already logged at full level
         self._overflowing = False
-        self._counts = {"published": 0, "dropped": 0, "reconnects": 0, "attempts": 0, "expired": 0}
+        self._counts = {"published": 0, "dropped": 0, "aged_out": 0, "rejected": 0, "unserialisable": 0,
+                        "reconnects": 0, "attempts": 0, "expired": 0}
 
     @property
     def topics(self) -> Topics:
@@ -126,29 +149,52 @@ class MqttSink:
     @property
     def stats(self) -> dict[str, object]:
         """Counters for health checks and logs."""
-        return {"connected": self._connected, "queued": len(self._outbox), **self._counts}
+        return {"connected": self._connected, "queued": len(self._incoming) + self._stored,
+                "outbox": self._stored, **self._counts}
+
+    @property
+    def outbox_path(self) -> Path:
+        return self._outbox.path
 
     # -- the caller's side: record, never wait -------------------------------------------
 
     async def start(self) -> None:
-        """Read credentials, then connect in the background and return at once.
+        """Read credentials, open the outbox, then connect in the background and return.
 
-        Raises ConfigError for an unreadable ``password_file``: that is the
-        user's to fix, unlike a broker that is merely down.
+        Raises ConfigError for an unreadable ``password_file`` or an outbox
+        that cannot be opened: those are the user's to fix, unlike a broker
+        that is merely down.
         """
         if self._task is not None:
             return
         self._password = await self._load_password()
+        try:
+            trimmed = await self._outbox.open()
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"mqtt outbox unusable: {self._outbox.path}: {exc}") from None
+        self._after_trim(trimmed)
+        log.info("mqtt.outbox_opened", path=str(self._outbox.path), events=trimmed.count)
+        self._writer = asyncio.create_task(self._write(), name="mqtt-outbox-writer")
         self._task = asyncio.create_task(self._run(), name="mqtt-sink")
 
     def publish_event(self, event: Event) -> None:
-        """Queue an event; when the outbox is full the oldest one is dropped."""
-        if len(self._outbox) >= self._config.queue_size:
-            self._outbox.popleft()
+        """Accept an event: serialised now, committed to the outbox by the writer task.
+
+        An event that cannot be serialised is logged and counted, never queued.
+        """
+        try:
+            payload = _json(event.to_dict(published_at=time.time()))
+        except Exception as exc:  # noqa: BLE001 — one bad event must not reach, or block, the queue
+            self._counts["unserialisable"] += 1
+            log.error("mqtt.event_unserialisable", event_id=event.id, error=repr(exc))
+            return
+        if len(self._incoming) >= self._config.queue_size:  # only while the disk is failing
+            self._incoming.popleft()
             self._counts["dropped"] += 1
             self._warn_overflow()
-        self._outbox.append(event)
-        self._wake.set()
+        self._incoming.append(Pending(event.id, event.camera, payload, time.time()))
+        self._saved.clear()
+        self._accepted.set()
 
     def set_camera_status(self, camera: str, online: bool) -> None:
         """Retained ``online`` / ``offline`` for one camera; replayed on reconnect."""
@@ -191,19 +237,33 @@ class MqttSink:
         self._discovery_topics = set(configs)
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """Flush events, say ``offline`` (retained) and disconnect, within ``timeout``."""
-        if self._task is None:
+        """Commit accepted events, flush to the broker, say ``offline`` and disconnect,
+        within ``timeout``. What the broker has not acknowledged stays in the outbox."""
+        if self._task is None or self._writer is None:
             return
         loop = asyncio.get_running_loop()
         self._flush_deadline = loop.time() + timeout * STOP_FLUSH_FRACTION
         self._stop_requested.set()
         self._wake.set()
+        self._accepted.set()
         done, _ = await asyncio.wait({self._task}, timeout=timeout * 0.9)
         if not done:
             self._task.cancel()
-            await asyncio.wait({self._task}, timeout=timeout * 0.1)
-        if self._outbox:
-            log.warning("mqtt.unsent_at_stop", events=len(self._outbox))
+            await asyncio.wait({self._task}, timeout=timeout * 0.05)
+        await asyncio.wait({self._writer}, timeout=max(0.0, self._flush_deadline - loop.time()) + timeout * 0.05)
+        self._writer.cancel()
+        self._writer = None  # a second stop() has nothing to do
+        await self._close_outbox()
+
+    async def _close_outbox(self) -> None:
+        try:
+            left = await self._outbox.count()
+            await self._outbox.close()
+        except (OSError, sqlite3.Error) as exc:
+            log.error("mqtt.outbox_error", path=str(self._outbox.path), error=str(exc))
+            return
+        if left or self._incoming:
+            log.info("mqtt.outbox_kept", events=left, path=str(self._outbox.path), not_saved=len(self._incoming))
 
     # -- building messages --------------------------------------------------------------
 
@@ -223,9 +283,11 @@ class MqttSink:
         configs = all_configs(self._discovery, self._cameras, self._people)
         return {topic: _Message(topic, _json(payload), 1, True) for topic, payload in configs}
 
-    def _event_message(self, event: Event) -> _Message:
-        payload = _json(event.to_dict(published_at=time.time()))
-        return _Message(self._topics.camera_event(event.camera), payload, self._config.qos, False)
+    def _event_message(self, row: Stored) -> _Message:
+        """The stored event JSON, its ``published_at`` set to now (this attempt)."""
+        payload = json.loads(row.payload)
+        payload["published_at"] = utc_iso(time.time())
+        return _Message(self._topics.camera_event(row.camera), _json(payload), self._config.qos, False)
 
     def _connect_messages(self) -> dict[str, _Message]:
         """What every (re)connect says first: online, discovery, camera statuses."""
@@ -243,7 +305,53 @@ class MqttSink:
         """One warning per overflow episode, not one per dropped event."""
         if not self._overflowing:
             self._overflowing = True
-            log.warning("mqtt.outbox_full", queue_size=self._config.queue_size, dropped=self._counts["dropped"])
+            log.warning("mqtt.queue_full", queue_size=self._config.queue_size, dropped=self._counts["dropped"])
+
+    def _after_trim(self, trimmed: Trimmed) -> None:
+        """Count and log what the outbox's bounds dropped."""
+        self._stored = trimmed.count
+        if not (trimmed.full or trimmed.old):
+            return
+        self._ready.clear()  # may hold dropped rows; re-read the head
+        self._counts["dropped"] += trimmed.full
+        self._counts["aged_out"] += trimmed.old
+        log.warning("mqtt.outbox_trimmed", beyond_max_events=trimmed.full, older_than_max_age=trimmed.old,
+                    max_events=self._config.outbox_max_events, max_age_s=self._config.outbox_max_age_s)
+
+    # -- the outbox writer task ---------------------------------------------------------
+
+    async def _write(self) -> None:
+        """Commit accepted events to the outbox in batches; ends once stopping and saved."""
+        while True:
+            if not self._incoming:
+                if not self._saved.is_set():
+                    self._saved.set()
+                    self._wake.set()  # a stopping drain waits for this to call itself flushed
+                if self._stop_requested.is_set():
+                    return
+                self._accepted.clear()
+                await self._accepted.wait()
+                continue
+            batch = list(self._incoming)
+            self._incoming.clear()
+            try:
+                trimmed = await self._outbox.add(batch)
+            except (OSError, sqlite3.Error) as exc:
+                self._incoming.extendleft(reversed(batch))
+                self._disk_down(exc)
+                await asyncio.sleep(OUTBOX_RETRY_S)
+                continue
+            self._disk_failing = False
+            self._after_trim(trimmed)
+            self._wake.set()
+
+    def _disk_down(self, exc: BaseException) -> None:
+        while len(self._incoming) > self._config.queue_size:
+            self._incoming.popleft()
+            self._counts["dropped"] += 1
+        if not self._disk_failing:
+            self._disk_failing = True
+            log.error("mqtt.outbox_error", path=str(self._outbox.path), error=str(exc), retry_in_s=OUTBOX_RETRY_S)
 
     # -- the connection task ------------------------------------------------------------
 
@@ -328,6 +436,7 @@ class MqttSink:
         self._failures = 0
         self._down_logged = None
         log.info("mqtt.connected", host=self._config.host, port=self._config.port, client_id=self._client_id)
+        self._ready.clear()  # re-read the outbox's head: bounds may have dropped some meanwhile
         fresh = self._connect_messages()
         self._pending = fresh | {topic: msg for topic, msg in self._pending.items() if topic not in fresh}
 
@@ -353,7 +462,7 @@ class MqttSink:
         while True:
             if self._stop_requested.is_set() and (self._flushed or loop.time() >= self._flush_deadline):
                 return
-            if self._pending or self._outbox:
+            if self._pending or self._ready or self._stored:
                 await self._send_next(client)
             else:
                 self._wake.clear()
@@ -372,7 +481,7 @@ class MqttSink:
 
     @property
     def _flushed(self) -> bool:
-        return not self._outbox and not self._pending
+        return not self._pending and not self._stored and self._saved.is_set()
 
     async def _send_state(self, client: aiomqtt.Client) -> None:
         topic, message = next(iter(self._pending.items()))
@@ -384,11 +493,46 @@ class MqttSink:
             del self._pending[topic]
 
     async def _send_event(self, client: aiomqtt.Client) -> None:
-        event = self._outbox[0]
-        await self._send(client, self._event_message(event))
-        if self._outbox and self._outbox[0] is event:  # unless dropped while in flight
-            self._outbox.popleft()
-        if not self._outbox:
+        """Publish the outbox's oldest event; delete it once the broker has it (PUBACK)."""
+        if not self._ready:
+            rows, trimmed = await self._outbox.head(min(self._config.queue_size, OUTBOX_READ_MAX))
+            self._after_trim(trimmed)
+            self._ready.extend(rows)
+            if not rows:
+                return
+        row = self._ready[0]
+        try:
+            await self._publish_row(client, row)
+        except aiomqtt.MqttError as exc:
+            if not isinstance(exc, aiomqtt.MqttCodeError) or getattr(exc.rc, "value", exc.rc) not in _MESSAGE_ERRORS:
+                raise  # the connection's problem: keep the event, reconnect
+            await self._set_aside(row, exc)
+        except Exception as exc:  # noqa: BLE001 — this event's problem (a bad row, a payload paho refuses)
+            await self._set_aside(row, exc)
+        else:
+            await self._outbox.remove(row.seq)
+            self._forget(row)
+
+    async def _publish_row(self, client: aiomqtt.Client, row: Stored) -> None:
+        """Publish, unless the connection died during this event's last attempts."""
+        seq, attempts = self._attempt if self._attempt[0] == row.seq else (row.seq, 0)
+        if attempts >= POISON_ATTEMPTS:
+            raise RuntimeError(f"connection lost during each of {attempts} attempts to publish it")
+        self._attempt = (seq, attempts + 1)
+        await self._send(client, self._event_message(row))
+
+    async def _set_aside(self, row: Stored, exc: BaseException) -> None:
+        self._counts["rejected"] += 1
+        log.error("mqtt.event_rejected", event_id=row.event_id, camera=row.camera, error=_reason(exc),
+                  path=str(self._outbox.path))
+        await self._outbox.reject(row, _reason(exc))
+        self._forget(row)
+
+    def _forget(self, row: Stored) -> None:
+        if self._ready and self._ready[0] is row:  # unless the bounds dropped it while in flight
+            self._ready.popleft()
+            self._stored = max(0, self._stored - 1)
+        if not self._ready and not self._stored:
             self._overflowing = False
 
     async def _send(self, client: aiomqtt.Client, message: _Message) -> None:

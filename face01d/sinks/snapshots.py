@@ -8,7 +8,10 @@ the next success logs the recovery.
 
 ``submit`` is called from the event loop: it decides the paths, copies the
 small face crop (so the queue never holds whole frames only for a face) and
-queues the job (bounded, drop and count). One writer task encodes
+queues the job, bounded twice: in jobs (``queue_size``) and in bytes of
+images (``queue_mb``: 64 jobs of 1080p frames would be ~400 MB). A job over
+the byte budget loses its whole frame first (the small face crop is kept,
+``frames_dropped``); what still does not fit is dropped and counted. One writer task encodes
 (``cv2.imencode``) and writes atomically in a thread, so the loop never
 waits on the disk. Dates in paths are UTC, like the events' timestamps.
 
@@ -87,6 +90,15 @@ class _Job:
 
     parts: tuple[tuple[Path, np.ndarray], ...]
 
+    @property
+    def nbytes(self) -> int:
+        return sum(image.nbytes for _, image in self.parts)
+
+    def without_frame(self) -> _Job | None:
+        """The job less its whole-frame image (the face crop is small), or None if nothing is left."""
+        kept = tuple(part for part in self.parts if not part[0].name.endswith("_frame.jpg"))
+        return _Job(kept) if kept else None
+
 
 @dataclass(frozen=True, slots=True)
 class _Outcome:
@@ -136,7 +148,10 @@ class SnapshotWriter:
         self._prune_soon = asyncio.Event()
         self._disk = asyncio.Lock()  # retention never runs while a file is written: it removes empty folders
         self._written_since_prune = 0
-        self.stats: dict[str, int] = {"written": 0, "dropped": 0, "failed": 0, "bytes": 0, "pruned": 0}
+        self._budget = int(config.queue_mb * 1024 * 1024)
+        self.queued_bytes = 0  # images queued or being written
+        self.stats: dict[str, int] = {"written": 0, "dropped": 0, "frames_dropped": 0, "failed": 0, "bytes": 0,
+                                      "pruned": 0}
 
     async def start(self) -> None:
         """Start the writer and the retention task (which prunes once right away)."""
@@ -157,12 +172,25 @@ class SnapshotWriter:
         job = self._job(event, image)
         if job is None:
             return None
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
+        job = self._within_budget(job)
+        if job is None or self._queue.full():
             self.stats["dropped"] += 1
             return None
+        self._queue.put_nowait(job)
+        self.queued_bytes += job.nbytes
         return str(job.parts[0][0])
+
+    def _within_budget(self, job: _Job) -> _Job | None:
+        """``job`` if its images fit in ``queue_mb`` beside those queued, else without its frame, else None.
+        An empty queue takes any one job: the bound is ``queue_mb`` or one job, whichever is larger."""
+        if not self.queued_bytes or self.queued_bytes + job.nbytes <= self._budget:
+            return job
+        lighter = job.without_frame()
+        if lighter is None or len(lighter.parts) < len(job.parts):  # the frame is left out
+            self.stats["frames_dropped"] += 1
+        if lighter is not None and self.queued_bytes + lighter.nbytes <= self._budget:
+            return lighter
+        return None
 
     async def stop(self, timeout: float) -> None:
         """Write what is queued within ``timeout`` seconds, then stop both tasks."""
@@ -216,6 +244,7 @@ class SnapshotWriter:
                 self.stats["failed"] += 1
                 log.exception("snapshot writer error")
             finally:
+                self.queued_bytes -= job.nbytes
                 self._queue.task_done()
 
     def _account(self, outcome: _Outcome) -> None:

@@ -7,6 +7,8 @@ keeps colour mistakes out of the rest of the code.
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +19,15 @@ from face01d.config.models import SetArea
 from face01d.errors import ImageReadError
 
 Color = Literal["bgr", "rgb"]
+
+# Bounds for hostile or careless input. A gallery photo is decoded to at most
+# DETECTION_MAX_PIXELS (an 8000×8000 photo took 3 GB and a minute, and HOG
+# found "3 faces" in it); JPEGs are decoded at 1/2, 1/4 or 1/8 directly.
+DETECTION_MAX_PIXELS = 4_000_000
+MAX_IMAGE_PIXELS = 100_000_000  # 10000×10000: refused outright, whatever the caller
+MAX_IMAGE_BYTES = 200 * 1024 * 1024
+_HEADER_BYTES = 1024 * 1024  # enough for a JPEG's EXIF and ICC blocks before its size
+_REDUCED = ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -52,25 +63,77 @@ def to_rgb(image: np.ndarray, color: Color = "bgr") -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def load_image(path: Path) -> np.ndarray:
+def load_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as RGB; ``np.fromfile`` makes non-ASCII paths work.
 
     cv2.imread fails silently on UTF-8 (e.g. Japanese) paths on some platforms,
-    so the bytes are read by numpy and decoded by OpenCV.
+    so the bytes are read by numpy and decoded by OpenCV. ``max_pixels``: a
+    larger image is decoded reduced and shrunk to fit (coordinates are then
+    those of the smaller image). Files over MAX_IMAGE_BYTES or MAX_IMAGE_PIXELS
+    are refused with the reason.
     """
-    path = Path(path)
+    raw = _read_bytes(Path(path))
+    size = _header_size(path, raw)
+    flags = _decode_flags(size, max_pixels)
+    decoded = cv2.imdecode(raw, flags) if raw.size else None
+    if decoded is None:
+        raise ImageReadError(f"{path}: not a decodable image")
+    return to_rgb(_fit(decoded, max_pixels), "bgr")
+
+
+def _read_bytes(path: Path) -> np.ndarray:
     if not path.exists():
         raise ImageReadError(f"{path}: no such file")
     if path.is_dir():
         raise ImageReadError(f"{path}: is a directory, not an image")
     try:
-        raw = np.fromfile(str(path), dtype=np.uint8)
+        if path.stat().st_size > MAX_IMAGE_BYTES:
+            raise ImageReadError(f"{path}: {path.stat().st_size:,} bytes is over the limit of {MAX_IMAGE_BYTES:,}")
+        return np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    decoded = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
-    if decoded is None:
-        raise ImageReadError(f"{path}: not a decodable image")
-    return to_rgb(decoded, "bgr")
+
+
+def _header_size(path: Path, raw: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) from the file's header alone; None when Pillow cannot tell.
+
+    ImageReadError when the header claims more than MAX_IMAGE_PIXELS.
+    """
+    try:
+        from PIL import Image  # installed with mediapipe (via matplotlib); reads the header only
+    except ImportError:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(raw[:_HEADER_BYTES].tobytes())) as image:
+                size: tuple[int, int] = image.size
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"{path}: too many pixels, refused: {exc}") from None
+    except Exception:  # not an image Pillow knows: OpenCV decides
+        return None
+    if size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise ImageReadError(f"{path}: {size[0]}×{size[1]} pixels is over the limit of {MAX_IMAGE_PIXELS:,}")
+    return size
+
+
+def _decode_flags(size: tuple[int, int] | None, max_pixels: int | None) -> int:
+    """IMREAD_UNCHANGED, or the least reduced colour decode that fits ``max_pixels``."""
+    if max_pixels is None or size is None or size[0] * size[1] <= max_pixels:
+        return cv2.IMREAD_UNCHANGED
+    pixels = size[0] * size[1]
+    flag = next((flag for factor, flag in _REDUCED if pixels / (factor * factor) <= max_pixels), _REDUCED[-1][1])
+    return flag | cv2.IMREAD_IGNORE_ORIENTATION  # as IMREAD_UNCHANGED: EXIF orientation not applied
+
+
+def _fit(image: np.ndarray, max_pixels: int | None) -> np.ndarray:
+    """Shrink (INTER_AREA) so that the image has at most ``max_pixels``."""
+    height, width = image.shape[:2]
+    if max_pixels is None or height * width <= max_pixels:
+        return image
+    scale = (max_pixels / (height * width)) ** 0.5
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def resize_to_width(image: np.ndarray, width: int) -> tuple[np.ndarray, float]:

@@ -100,7 +100,7 @@ def daemon_config(tmp_path: Path, data, gallery_cache: Path) -> Callable[..., Pa
             "gallery": {"path": str(data.face01_gallery), "cache_dir": str(gallery_cache)},
             "detector": {"kind": "hog", "upsampling": 1, "set_width": 640},
             "mqtt": {"enabled": broker is not None, "host": "127.0.0.1", "port": broker.port if broker else 1,
-                     "topic_prefix": "face01"},
+                     "topic_prefix": "face01", "outbox_path": str(tmp_path / "outbox.sqlite3")},
             "snapshots": {"dir": str(tmp_path / "snapshots"), "save_face": True, "save_frame": True},
             "events": {"cooldown_s": 30.0, "presence_timeout_s": 3.0},
         }

@@ -172,3 +172,29 @@ def test_systemd_notify_ready_watchdog_status_stopping(data, daemon_config, run_
             received.append(sock.recv(4096).decode())
         assert daemon.wait(30) == 0
     assert any(re.fullmatch(r"STATUS=door: \d+ read, \d+ analysed, \d+ dropped", m) for m in received), received
+
+
+def test_events_of_a_daemon_killed_during_an_outage_arrive_after_restart(
+    data, daemon_config, run_daemon, mosquitto, mqtt_recorder, tmp_path: Path
+):
+    """The durable outbox: SIGKILL while the broker is down loses no event printed on --stdout."""
+    mosquitto.stop()
+    mqtt = {"outbox_path": str(tmp_path / "state" / "outbox.sqlite3")}
+    first = run_daemon(daemon_config([live_video(data)], broker=mosquitto, mqtt=mqtt), "--stdout")
+    deadline = time.monotonic() + 120
+    while not first.events() and first.process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # the outbox commit follows acceptance by milliseconds; stdout is a parallel sink
+    first.signal(signal.SIGKILL)
+    first.wait(10)
+    printed = [event["id"] for event in first.events()]
+    assert printed, first.stderr[-3000:]
+
+    mosquitto.start()
+    recorder = mqtt_recorder(mosquitto, "face01/e2e/+/event")
+    nothing_new = {"name": "door", "source": str(tmp_path / "missing.mp4")}  # a camera that yields no event
+    second = run_daemon(daemon_config([nothing_new], broker=mosquitto, mqtt=mqtt))
+    received = recorder.wait_for_sync(lambda msgs: len(msgs) >= len(printed), timeout=60)
+    assert [json.loads(m.text)["id"] for m in received] == printed  # each once, in order
+    second.signal(signal.SIGTERM)
+    second.wait(30)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,11 +53,13 @@ def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def make_sink(fast_timing: None) -> AsyncIterator[SinkFactory]:
-    """``make_sink(port, **mqtt_config)`` → a started-later MqttSink, stopped at teardown."""
+async def make_sink(fast_timing: None, tmp_path: Path) -> AsyncIterator[SinkFactory]:
+    """``make_sink(port, **mqtt_config)`` → a started-later MqttSink, stopped at teardown;
+    its outbox is this test's own unless ``outbox_path`` says otherwise."""
     sinks: list[MqttSink] = []
 
     def make(port: int, presence_expire_s: float = 10.0, **overrides: Any) -> MqttSink:
+        overrides.setdefault("outbox_path", tmp_path / "state" / "outbox.sqlite3")
         config = MqttConfig(port=port, **overrides)
         sink = MqttSink(config, NODE, CAMERAS, PEOPLE, presence_expire_s=presence_expire_s)
         sinks.append(sink)

@@ -113,6 +113,33 @@ async def test_full_queue_drops_and_counts_then_stop_flushes(tmp_path, image):
     assert writer.submit(event(), image) is None  # stopped
 
 
+async def test_the_queue_is_bounded_in_bytes_dropping_whole_frames_first(tmp_path):
+    """64 queued 1080p frames would be ~400 MB: ``queue_mb`` bounds the images held, whatever their count."""
+    frame = np.zeros((1080, 1920, 3), np.uint8)  # 6.2 MB
+    writer = SnapshotWriter(config(tmp_path, save_face=True, save_frame=True, queue_mb=16))
+    paths = [writer.submit(event(), frame) for _ in range(20)]  # the writer is not started: nothing drains
+    assert all(p is not None and p.endswith("_face.jpg") for p in paths)  # every event keeps its face
+    assert writer.queued_bytes <= 16 * 1024 * 1024
+    assert writer.stats["frames_dropped"] == 18  # two frames fit, the others were left out
+    assert writer.stats["dropped"] == 0
+    await writer.start()
+    await writer.stop(timeout=30)
+    assert writer.queued_bytes == 0
+    written = [p.name for p in tmp_path.rglob("*.jpg")]
+    assert sum(n.endswith("_frame.jpg") for n in written) == 2 and sum(n.endswith("_face.jpg") for n in written) == 20
+
+
+async def test_a_frame_only_job_beyond_the_byte_budget_is_dropped_and_counted(tmp_path):
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    writer = SnapshotWriter(config(tmp_path, save_face=False, save_frame=True, queue_mb=8))
+    paths = [writer.submit(event(), frame) for _ in range(5)]
+    assert [p is not None for p in paths] == [True, False, False, False, False]  # one frame alone may exceed it
+    assert writer.stats["dropped"] == 4 and writer.stats["frames_dropped"] == 4
+    await writer.start()
+    await writer.stop(timeout=30)
+    assert writer.stats["written"] == 1
+
+
 def test_encode_jpeg_decodes_back(image):
     data = encode_jpeg(image, 80)
     assert data[:2] == b"\xff\xd8"
