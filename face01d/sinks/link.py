@@ -1,0 +1,49 @@
+"""What the MQTT sink's connection task asks of the broker link, holding no state.
+
+Apart from ``mqtt.py`` so that the sink there reads as its connection loop
+and state: how the credentials are read, whether a refused CONNECT was for
+them (retry rarely) or not (back off), and when a connection has dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
+
+from face01d.config.models import MqttConfig
+from face01d.errors import ConfigError
+
+# CONNACK codes meaning "your credentials are wrong": MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
+_AUTH_REFUSED = frozenset({4, 5, 134, 135})
+
+
+def is_auth_refusal(exc: aiomqtt.MqttError) -> bool:
+    """True when the broker refused the CONNECT for the credentials.
+
+    Only a CONNACK counts: paho's own error numbers overlap (4 is also
+    "not connected" when a publish meets a dropped connection).
+    """
+    rc = getattr(exc, "rc", None)
+    return isinstance(exc, MqttConnectError) and getattr(rc, "value", rc) in _AUTH_REFUSED
+
+
+async def load_password(config: MqttConfig) -> str | None:
+    """The configured password, or ``password_file``'s first line; ConfigError if unreadable."""
+    path = config.password_file
+    if path is None:
+        return None if config.password is None else config.password.get_secret_value()
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"mqtt password_file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"mqtt password_file unreadable: {path}: {exc.strerror}") from None
+    return text.rstrip("\r\n")
+
+
+async def wait_disconnect(client: aiomqtt.Client) -> None:
+    """Return (by raising MqttError) when the connection drops; we subscribe to nothing."""
+    async for _ in client.messages:
+        pass
