@@ -23,6 +23,8 @@ from face01d.config.models import CameraConfig, CameraKind, Config
 from face01d.errors import ExitCode, Face01dError
 from face01d.events.model import Event, EventType
 from face01d.gallery.model import Gallery
+from face01d.http import HttpServer, Readiness, make_app
+from face01d.metrics import Figures, Metrics
 from face01d.recognition.keeper import GalleryKeeper
 from face01d.lock import InstanceLock, default_lock_dir, lock_path_for, usb_device_key
 from face01d.pipeline import CameraPipeline, Progress, analysis_stuck
@@ -76,6 +78,9 @@ class Daemon:
         self._progress: dict[str, Progress] = {}  # each camera's at the last watchdog check
         self._publishing: set[str] = set()  # cameras with a snapshot publish in flight
         self._publish_dropped = 0
+        self._metrics = Metrics(self._figures)
+        self._readiness = Readiness()
+        self._http: HttpServer | None = None
 
     async def run(self) -> int:
         self._acquire_locks()
@@ -116,6 +121,7 @@ class Daemon:
 
     async def _start(self) -> None:
         self._install_signal_handlers()  # a SIGHUP/SIGTERM during a long gallery build is not fatal
+        await self._start_http()  # first: /healthz answers and /readyz says why not yet
         gallery, _ = await asyncio.gather(self._gallery.load(), self._workers.start())  # both take seconds
         self._recognizer = Recognizer(self.config.detector, self.config.gallery, gallery)
         await self._start_sinks()
@@ -124,6 +130,23 @@ class Daemon:
         self.notifier.notify(READY=1, STATUS=f"watching {len(cameras)} camera(s)")
         log.info("daemon started", node=self.config.daemon.node_id, cameras=[c.name for c in cameras],
                  people=len(self._recognizer.gallery.people), workers=self.config.workers.model_dump())
+
+    async def _start_http(self) -> None:
+        http = self.config.http
+        if http.enabled:
+            token = http.token.get_secret_value() if http.token is not None else None
+            self._http = HttpServer(make_app(self._metrics, self._readiness, token), http.host, http.port)
+            await self._http.start()
+
+    def _figures(self) -> Figures:
+        gallery = self._recognizer.gallery if self._recognizer is not None else None
+        return Figures(
+            cameras={p.name: p.stats() for p in self._pipelines},
+            mqtt=self._mqtt.stats if self._mqtt is not None else None,
+            snapshots=self._snapshots.stats if self._snapshots is not None else None,
+            gallery_people=len(gallery.people) if gallery is not None else None,
+            gallery_encodings=len(gallery.encodings) if gallery is not None else None,
+        )
 
     def _gallery_progress(self, done: int, total: int) -> None:
         """From the gallery thread: keep systemd's start-up timeout from killing a long build,
@@ -174,6 +197,7 @@ class Daemon:
         if not self.stopping.is_set():
             log.info("stopping", reason=reason)
             self.notifier.notify(STOPPING=1)
+        self._readiness.set_stopping(f"stopping ({reason})")
         self.stopping.set()
 
     def request_reload(self) -> None:
@@ -195,6 +219,10 @@ class Daemon:
         self._camera_tasks = cameras
         self._spawn(self._expire_loop(), "expire")
         self._spawn(self._status_loop(), "status")
+        if self._mqtt is not None and self.config.http.stats_interval_s > 0:
+            self._spawn(self._stats_loop(self._mqtt, self.config.http.stats_interval_s), "stats")
+        if not self.stopping.is_set():  # a stop asked for during start-up is not undone
+            self._readiness.set_ready()
         stop = asyncio.create_task(self.stopping.wait())
         if self.once:
             all_ended = asyncio.gather(*cameras, return_exceptions=True)
@@ -244,6 +272,15 @@ class Daemon:
                 last_status = time.monotonic()
             await asyncio.sleep(interval)
 
+    async def _stats_loop(self, mqtt: MqttSink, interval: float) -> None:
+        """The /metrics figures as one JSON message on MQTT."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                mqtt.publish_stats(self._metrics.payload())
+            except Exception:  # one bad reading must not end the stats for good
+                log.exception("stats publish failed")
+
     def _stuck_cameras(self) -> list[str]:
         """Cameras that had frames to analyse since the last check but analysed none (see ``analysis_stuck``)."""
         stuck = []
@@ -275,6 +312,7 @@ class Daemon:
         """Hand one event to every output; never blocks (each sink queues)."""
         if self._snapshots is not None and frame is not None and event.box is not None:
             event = event.with_snapshot(self._snapshots.submit(event, frame.image))
+        self._metrics.event(event)
         log.info("event", event_id=event.id, type=event.type.value, camera=event.camera, name=event.name,
                  distance=event.distance, track=event.track_id, votes=event.votes, latency_ms=event.latency_ms,
                  snapshot=event.snapshot)
@@ -307,6 +345,8 @@ class Daemon:
     # --- shutdown -----------------------------------------------------------------
 
     async def _shutdown(self) -> None:
+        if not self.stopping.is_set():  # else request_stop said why
+            self._readiness.set_stopping()
         timeout = self.config.daemon.shutdown_timeout_s
         await self._stage("capture", self._stop_cameras(), timeout)
         await self._stage("snapshot publishing", self._finish_snapshot_publishing(), timeout)
@@ -319,6 +359,8 @@ class Daemon:
         if self._snapshots is not None:
             await self._stage("snapshots", self._snapshots.stop(inner), timeout)
         await self._stage("workers", self._workers.stop(), timeout)
+        if self._http is not None:  # last: /readyz says "stopping" all through the shutdown
+            await self._stage("http", self._http.stop(inner), timeout)
         self._gallery.close()
         for pipeline in self._pipelines:
             log.info("camera report", camera=pipeline.name, **pipeline.stats())

@@ -257,6 +257,7 @@ class MqttConfig(Section):
     publish_snapshots: bool = False
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+    friendly_name: str | None = None  # the Home Assistant device's name; None: the node id
 
     @model_validator(mode="after")
     def _one_password(self) -> MqttConfig:
@@ -290,6 +291,35 @@ class EventsConfig(Section):
     presence_timeout_s: Annotated[float, Field(gt=0)] = 10.0  # unseen this long → "left"
 
 
+class HttpConfig(Section):
+    """The metrics and health server (``/metrics``, ``/healthz``, ``/readyz``): off by default, loopback by default."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: any free port (tests)
+    stats_interval_s: Annotated[float, Field(ge=0)] = 30.0  # the same figures as JSON on MQTT; 0: off
+    token: SecretStr | None = None  # clients send "Authorization: Bearer <token>"; required off loopback
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> HttpConfig:
+        if self.token is not None and not self.token.get_secret_value():
+            raise ValueError("token must not be empty")
+        if self.token is None and not _is_loopback(self.host):
+            raise ValueError(f"host {self.host!r} is not a loopback address: set a token")
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress  # noqa: PLC0415 - only this check needs it
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
 class Config(Section):
     daemon: DaemonConfig = DaemonConfig()
     gallery: GalleryConfig = GalleryConfig()
@@ -300,6 +330,7 @@ class Config(Section):
     mqtt: MqttConfig = MqttConfig()
     snapshots: SnapshotConfig = SnapshotConfig()
     events: EventsConfig = EventsConfig()
+    http: HttpConfig = HttpConfig()
 
     @field_validator("cameras")
     @classmethod

@@ -1,8 +1,9 @@
 """Home Assistant MQTT discovery: the retained configs that make entities appear.
 
 Field names follow Home Assistant's MQTT discovery documentation
-(https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery,
-.../integrations/binary_sensor.mqtt/ and .../integrations/sensor.mqtt/).
+(https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery, and per
+platform .../integrations/<platform>.mqtt/: binary_sensor, sensor, event,
+image, device_trigger).
 ``default_entity_id`` ("<domain>.<object_id>") is used rather than
 ``object_id``, which Home Assistant 2025.10 deprecated and 2026.4 dropped.
 
@@ -46,20 +47,28 @@ class DiscoveryContext:
     node_id: str
     discovery_prefix: str = "homeassistant"
     presence_expire_s: float = 10.0
+    friendly_name: str | None = None  # the device's name in Home Assistant; None: the node id
+    snapshots: bool = False  # an image entity per camera
+    qos: int = 1
 
     @property
     def node_key(self) -> str:
         return ascii_id(self.node_id)
 
+    @property
+    def birth_topic(self) -> str:
+        """Where Home Assistant says ``online`` when it (re)starts."""
+        return f"{self.discovery_prefix}/status"
+
     def config_topic(self, component: str, object_id: str) -> str:
         return f"{self.discovery_prefix}/{component}/{self.node_key}/{object_id}/config"
 
 
-def device_info(node_id: str) -> dict[str, object]:
-    """One Home Assistant device per face01d node."""
+def device_info(node_id: str, friendly_name: str | None = None) -> dict[str, object]:
+    """One Home Assistant device per face01d node; entity names are shown after its name."""
     return {
         "identifiers": [f"face01d_{ascii_id(node_id)}"],
-        "name": f"face01d {node_id}",
+        "name": friendly_name or node_id,
         "manufacturer": "face01d",
         "model": "face01d recognition node",
         "sw_version": __version__,
@@ -76,13 +85,28 @@ def _entity(ctx: DiscoveryContext, component: str, object_id: str, name: str) ->
         "availability_topic": ctx.topics.status,
         "payload_available": "online",
         "payload_not_available": "offline",
-        "device": device_info(ctx.node_id),
+        "device": device_info(ctx.node_id, ctx.friendly_name),
         "origin": {"name": "face01d", "sw_version": __version__},
     }
 
 
+# The event JSON (README, "Event schema") as Home Assistant's event payload: it wants
+# ``event_type``; the other keys become the event's attributes (``captured_at`` lets an
+# automation refuse an event the outbox delivers late). The wire schema stays as is.
+EVENT_TEMPLATE = (
+    "{{ {'event_type': value_json.type, 'name': value_json.name, 'percentage': value_json.percentage,"
+    " 'track_id': value_json.track_id, 'snapshot': value_json.snapshot, 'captured_at': value_json.captured_at}"
+    " | to_json }}"
+)
+EVENT_TYPES = ["recognized", "unknown", "left"]
+# A present person's ON is repeated every third of the presence timeout (mqtt.py): an ON
+# not repeated within 1.5 timeouts means nobody vouches for it any more.
+OFF_DELAY_FACTOR = 1.5
+
+
 def camera_configs(ctx: DiscoveryContext, camera: str) -> list[Config]:
-    """A connectivity sensor and a "last recognised name" sensor for a camera."""
+    """Per camera: connectivity, the last recognised name, an event entity, and the
+    last face crop when snapshots are published."""
     cam = ascii_id(camera)
     online = _entity(ctx, "binary_sensor", f"{cam}_online", f"{camera} online") | {
         "state_topic": ctx.topics.camera_status(camera),
@@ -91,32 +115,72 @@ def camera_configs(ctx: DiscoveryContext, camera: str) -> list[Config]:
         "payload_off": "offline",
     }
     last = _entity(ctx, "sensor", f"{cam}_last_name", f"{camera} last recognised") | {
-        "state_topic": ctx.topics.camera_event(camera),
+        "state_topic": ctx.topics.last_recognized(camera),  # written on ``recognized`` only
         "value_template": "{{ value_json.name }}",
-        "json_attributes_topic": ctx.topics.camera_event(camera),
+        "json_attributes_topic": ctx.topics.last_recognized(camera),
         "icon": "mdi:face-recognition",
     }
-    return [
+    event = _entity(ctx, "event", f"{cam}_event", f"{camera} recognition") | {
+        "state_topic": ctx.topics.camera_event(camera),
+        "event_types": EVENT_TYPES,
+        "value_template": EVENT_TEMPLATE,
+        "icon": "mdi:face-recognition",
+    }
+    configs = [
         (ctx.config_topic("binary_sensor", f"{cam}_online"), online),
         (ctx.config_topic("sensor", f"{cam}_last_name"), last),
+        (ctx.config_topic("event", f"{cam}_event"), event),
     ]
+    if ctx.snapshots:
+        image = _entity(ctx, "image", f"{cam}_snapshot", f"{camera} last face") | {
+            "image_topic": ctx.topics.snapshot(camera),
+            "content_type": "image/jpeg",
+        }
+        configs.append((ctx.config_topic("image", f"{cam}_snapshot"), image))
+    return configs
 
 
 def person_config(ctx: DiscoveryContext, camera: str, name: str) -> Config:
-    """An occupancy sensor: is ``name`` in front of ``camera`` now."""
+    """An occupancy sensor: is ``name`` in front of ``camera`` now.
+
+    ``off_delay`` turns a sensor whose ON is no longer refreshed back to OFF
+    (a daemon that died while someone was in view); ``expire_after`` would
+    make it ``unavailable`` instead, which is not what "nobody there" means.
+    """
     object_id = f"{ascii_id(camera)}_{ascii_id(name)}"
     payload = _entity(ctx, "binary_sensor", object_id, f"{name} at {camera}") | {
         "state_topic": ctx.topics.person(camera, name),
         "device_class": "occupancy",
         "payload_on": "ON",
         "payload_off": "OFF",
-        "expire_after": max(1, math.ceil(ctx.presence_expire_s)),
+        "off_delay": max(1, math.ceil(ctx.presence_expire_s * OFF_DELAY_FACTOR)),
     }
     return ctx.config_topic("binary_sensor", object_id), payload
+
+
+def trigger_config(ctx: DiscoveryContext, camera: str, name: str) -> Config:
+    """A device trigger: "``name`` was just recognised at ``camera``".
+
+    Home Assistant wants ``type`` and ``subtype`` unique per device, so the
+    subtype names the camera too. Device triggers take no name, unique id or
+    availability: only the documented keys are sent.
+    """
+    object_id = f"{ascii_id(camera)}_{ascii_id(name)}_recognized"
+    payload: dict[str, object] = {
+        "automation_type": "trigger",
+        "topic": ctx.topics.trigger(camera, name),
+        "type": "recognized",
+        "subtype": f"{name} at {camera}",
+        "qos": ctx.qos,
+        "device": device_info(ctx.node_id, ctx.friendly_name),
+    }
+    return ctx.config_topic("device_automation", object_id), payload
 
 
 def all_configs(ctx: DiscoveryContext, cameras: Sequence[str], people: Sequence[str]) -> list[Config]:
     """Every config of the node, cameras first, in a stable order."""
     configs = [config for camera in cameras for config in camera_configs(ctx, camera)]
-    configs += [person_config(ctx, camera, name) for camera in cameras for name in people]
+    for camera in cameras:
+        for name in people:
+            configs += [person_config(ctx, camera, name), trigger_config(ctx, camera, name)]
     return configs

@@ -42,8 +42,3 @@ async def load_password(config: MqttConfig) -> str | None:
         raise ConfigError(f"mqtt password_file unreadable: {path}: {exc.strerror}") from None
     return text.rstrip("\r\n")
 
-
-async def wait_disconnect(client: aiomqtt.Client) -> None:
-    """Return (by raising MqttError) when the connection drops; we subscribe to nothing."""
-    async for _ in client.messages:
-        pass

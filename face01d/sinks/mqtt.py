@@ -9,8 +9,12 @@ Two kinds of outgoing data, kept apart because they fail differently:
 
 * events — a durable outbox on disk, delivered in order and at least once
   (``delivery.py``, over ``outbox.py``);
-* state — retained topics (availability, camera status, presence,
-  discovery) where only the latest value per topic matters.
+* state — retained topics (availability, camera status, presence, the
+  last recognition, discovery) and short-lived messages (device triggers,
+  snapshots, stats) where only the latest value per topic matters.
+
+Home Assistant's birth message (``<discovery_prefix>/status`` = ``online``)
+makes the sink say its discovery configs and current state again.
 
 ``MqttSink`` is the façade: it owns the connection and the state, and wires
 the event delivery into the connection task.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -32,10 +37,10 @@ import structlog
 
 from face01d.backoff import full_jitter
 from face01d.config.models import MqttConfig
-from face01d.events.model import Event
-from face01d.sinks.delivery import EventDelivery
+from face01d.events.model import Event, EventType
+from face01d.sinks.delivery import POISON_ATTEMPTS, EventDelivery
 from face01d.sinks.discovery import DiscoveryContext, all_configs
-from face01d.sinks.link import is_auth_refusal, load_password, wait_disconnect
+from face01d.sinks.link import is_auth_refusal, load_password
 from face01d.sinks.messages import Message, reason, to_json
 from face01d.sinks.outbox import default_outbox_path
 from face01d.sinks.topics import Topics
@@ -49,6 +54,7 @@ AUTH_RETRY_S = 300.0  # bad credentials: retry this rarely, do not hammer the br
 CLIENT_TIMEOUT_S = 10.0  # one publish / CONNACK wait
 STOP_FLUSH_FRACTION = 0.6  # share of stop()'s timeout spent flushing events
 PRESENCE_REFRESH_FRACTION = 1 / 3  # a repeated ON is re-sent after this share of its expiry
+TRIGGER_LIFE_S = 30.0  # a device trigger not delivered by then is dropped: "just recognised" goes stale
 
 
 class MqttSink:
@@ -64,7 +70,10 @@ class MqttSink:
     ) -> None:
         self._config = config
         self._topics = Topics(config.topic_prefix, node_id)
-        self._discovery = DiscoveryContext(self._topics, node_id, config.discovery_prefix, presence_expire_s)
+        self._discovery = DiscoveryContext(
+            self._topics, node_id, config.discovery_prefix, presence_expire_s,
+            friendly_name=config.friendly_name, snapshots=config.publish_snapshots, qos=config.qos,
+        )
         self._cameras = list(cameras)
         self._people = list(people)
         self._presence_expire_s = presence_expire_s
@@ -73,6 +82,9 @@ class MqttSink:
         self._pending: dict[str, Message] = {}  # retained state not yet sent, latest wins
         self._camera_online: dict[str, bool] = {}
         self._presence_fresh_until: dict[str, float] = {}  # monotonic time a repeated ON waits for
+        self._presence_on_until: dict[str, float] = {}  # monotonic expiry of the ON last said, per topic
+        self._last_recognized: dict[str, Message] = {}  # per camera, retained
+        self._state_attempts: dict[str, tuple[Message, int]] = {}  # per topic: the message tried, how often
         self._discovery_topics: set[str] = set()
         self._wake = asyncio.Event()
         self._stop_requested = asyncio.Event()
@@ -83,7 +95,7 @@ class MqttSink:
         self._failures = 0
         self._down_logged: str | None = None  # the outage already logged at full level
         self._counts = {"published": 0, "dropped": 0, "aged_out": 0, "rejected": 0, "unserialisable": 0,
-                        "reconnects": 0, "attempts": 0, "expired": 0}
+                        "reconnects": 0, "attempts": 0, "expired": 0, "state_rejected": 0}
         path = config.outbox_path or default_outbox_path(node_id)
         self._delivery = EventDelivery(config, self._topics, path, self._counts, self._wake)
 
@@ -122,6 +134,12 @@ class MqttSink:
         An event that cannot be serialised is logged and counted, never queued.
         """
         self._delivery.accept(event)
+        if event.type is EventType.RECOGNIZED:
+            self._announce(event)
+
+    def publish_stats(self, payload: dict[str, object]) -> None:
+        """Counters as JSON on ``<prefix>/<node>/stats``: QoS 0, not retained, latest wins."""
+        self._put_state(Message(self._topics.stats, json.dumps(payload).encode("utf-8"), 0, False))
 
     def set_camera_status(self, camera: str, online: bool) -> None:
         """Retained ``online`` / ``offline`` for one camera; replayed on reconnect."""
@@ -144,6 +162,10 @@ class MqttSink:
         refresh = self._presence_expire_s * PRESENCE_REFRESH_FRACTION
         self._presence_fresh_until[topic] = now + refresh if present else -math.inf
         expires_at = now + self._presence_expire_s if present else None
+        if expires_at is None:
+            self._presence_on_until.pop(topic, None)
+        else:
+            self._presence_on_until[topic] = expires_at
         self._put_state(Message(topic, b"ON" if present else b"OFF", self._config.qos, True, expires_at))
 
     def publish_snapshot(self, camera: str, jpeg: bytes) -> None:
@@ -152,16 +174,26 @@ class MqttSink:
             self._put_state(Message(self._topics.snapshot(camera), bytes(jpeg), 0, False))
 
     def update_people(self, people: Sequence[str]) -> None:
-        """The gallery changed: publish the new discovery configs, remove the old."""
+        """The gallery changed: publish the new discovery configs, remove the old
+        (an empty retained config deletes the entity), then clear the presence
+        of who left the gallery and say OFF for who joined it."""
+        gone = [name for name in self._people if name not in people]
+        joined = [name for name in people if name not in self._people]
         self._people = list(people)
-        if not self._config.discovery:
-            return
-        configs = self._discovery_messages()
-        for topic in self._discovery_topics - configs.keys():
-            self._put_state(Message(topic, b"", 1, True))  # an empty config deletes the entity
-        for message in configs.values():
-            self._put_state(message)
-        self._discovery_topics = set(configs)
+        if self._config.discovery:
+            configs = self._discovery_messages()
+            for topic in self._discovery_topics - configs.keys():
+                self._put_state(Message(topic, b"", 1, True))
+            for message in configs.values():
+                self._put_state(message)
+            self._discovery_topics = set(configs)
+        for camera in self._cameras:
+            for name in gone:
+                topic = self._topics.person(camera, name)
+                self._presence_on_until.pop(topic, None)
+                self._put_state(Message(topic, b"", 1, True))  # an empty retained message removes it
+            for name in joined:
+                self._put_state(self._presence_message(camera, name))
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Commit accepted events, flush to the broker, say ``offline`` and disconnect,
@@ -190,6 +222,27 @@ class MqttSink:
         payload = b"online" if online else b"offline"
         return Message(self._topics.camera_status(camera), payload, self._config.qos, True)
 
+    def _presence_message(self, camera: str, name: str) -> Message:
+        """The current presence: ON with what is left of its expiry, else OFF."""
+        topic = self._topics.person(camera, name)
+        on_until = self._presence_on_until.get(topic, -math.inf)
+        if on_until > time.monotonic():
+            return Message(topic, b"ON", self._config.qos, True, on_until)
+        return Message(topic, b"OFF", self._config.qos, True)
+
+    def _announce(self, event: Event) -> None:
+        """A recognition: the retained "last recognised" state and the device trigger."""
+        try:
+            payload = to_json(event.to_dict(published_at=time.time()))
+        except (TypeError, ValueError):  # the outbox has logged and counted it already
+            return
+        last = Message(self._topics.last_recognized(event.camera), payload, self._config.qos, True)
+        self._last_recognized[event.camera] = last
+        self._put_state(last)
+        expires_at = time.monotonic() + TRIGGER_LIFE_S
+        self._put_state(Message(self._topics.trigger(event.camera, event.name), payload,
+                                self._config.qos, False, expires_at))
+
     def _status_message(self, online: bool) -> Message:
         return Message(self._topics.status, b"online" if online else b"offline", 1, True)
 
@@ -198,16 +251,24 @@ class MqttSink:
         return {topic: Message(topic, to_json(payload), 1, True) for topic, payload in configs}
 
     def _connect_messages(self) -> dict[str, Message]:
-        """What every (re)connect says first: online, discovery, camera statuses."""
+        """What every (re)connect and Home Assistant birth says first: online, discovery,
+        camera statuses, the last recognitions, and every person's presence (OFF unless
+        an ON is still alive, so that no old ON is ever replayed)."""
         messages = {self._topics.status: self._status_message(True)}
         if self._config.discovery:
             discovery = self._discovery_messages()
             self._discovery_topics = set(discovery)
             messages |= discovery
-        for camera, online in self._camera_online.items():
-            message = self._camera_message(camera, online)
-            messages[message.topic] = message
-        return messages
+        state = [self._camera_message(camera, online) for camera, online in self._camera_online.items()]
+        state += self._last_recognized.values()
+        state += [self._presence_message(camera, name) for camera in self._cameras for name in self._people]
+        return messages | {message.topic: message for message in state}
+
+    def _say_state_again(self) -> None:
+        """Put the connect messages first; a pending value of another topic keeps its place."""
+        fresh = self._connect_messages()
+        self._pending = fresh | {topic: msg for topic, msg in self._pending.items() if topic not in fresh}
+        self._wake.set()
 
     # -- the connection task ------------------------------------------------------------
 
@@ -281,13 +342,14 @@ class MqttSink:
         self._down_logged = None
         log.info("mqtt.connected", host=self._config.host, port=self._config.port, client_id=self._client_id)
         self._delivery.reread_head()  # re-read the outbox's head: bounds may have dropped some meanwhile
-        fresh = self._connect_messages()
-        self._pending = fresh | {topic: msg for topic, msg in self._pending.items() if topic not in fresh}
+        self._say_state_again()
 
     async def _session(self, client: aiomqtt.Client) -> None:
         """Publish until stopping; an MqttError means the connection is gone."""
         self._on_connected()
-        watcher = asyncio.create_task(wait_disconnect(client))
+        if self._config.discovery:
+            await client.subscribe(self._discovery.birth_topic, qos=1)
+        watcher = asyncio.create_task(self._listen(client))
         drain = asyncio.create_task(self._drain(client))
         try:
             done, _ = await asyncio.wait({watcher, drain}, return_when=asyncio.FIRST_COMPLETED)
@@ -299,6 +361,17 @@ class MqttSink:
             task.result()
         await client.publish(self._topics.status, b"offline", qos=1, retain=True)
         log.info("mqtt.stopped", **self.stats)
+
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        """Answer Home Assistant's birth message; return (by raising MqttError) when the
+        connection drops."""
+        async for message in client.messages:
+            payload = message.payload
+            if isinstance(payload, bytes | bytearray):
+                payload = bytes(payload).decode("utf-8", "replace")
+            if message.topic.matches(self._discovery.birth_topic) and payload == "online":
+                log.info("mqtt.home_assistant_online", topic=self._discovery.birth_topic)
+                self._say_state_again()
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         """Send state first, then events in order; returns once stopping and flushed."""
@@ -331,10 +404,23 @@ class MqttSink:
         topic, message = next(iter(self._pending.items()))
         if message.expired:
             self._counts["expired"] += 1
+        elif self._poisoned(message):
+            self._counts["state_rejected"] += 1
+            log.error("mqtt.state_rejected", topic=topic, size=len(message.payload), attempts=POISON_ATTEMPTS)
+            self._last_recognized = {cam: m for cam, m in self._last_recognized.items() if m is not message}
         else:
             await self._send(client, message)
+        self._state_attempts.pop(topic, None)
         if self._pending.get(topic) is message:  # a newer value may have arrived meanwhile
             del self._pending[topic]
+
+    def _poisoned(self, message: Message) -> bool:
+        """True once the connection died during each of the last attempts to send it
+        (a payload over the broker's maximum packet size): drop it, as events are set aside."""
+        last, attempts = self._state_attempts.get(message.topic, (None, 0))
+        attempts = attempts if last is message else 0
+        self._state_attempts[message.topic] = (message, attempts + 1)
+        return attempts >= POISON_ATTEMPTS
 
     async def _send(self, client: aiomqtt.Client, message: Message) -> None:
         await message.publish(client)

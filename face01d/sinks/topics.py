@@ -12,6 +12,9 @@ Layout (``<node>`` is the daemon's node id)::
     <prefix>/<node>/<camera>/event            recognition events (JSON, not retained)
     <prefix>/<node>/<camera>/person/<name>    ON / OFF presence (retained, expiring)
     <prefix>/<node>/<camera>/snapshot         JPEG of the latest recognition
+    <prefix>/<node>/<camera>/last_recognized  the latest ``recognized`` event (JSON, retained)
+    <prefix>/<node>/<camera>/recognized/<name>  that event again, for a device trigger (not retained)
+    <prefix>/<node>/stats                     counters (JSON, not retained)
 """
 
 from __future__ import annotations
@@ -64,6 +67,10 @@ class Topics:
     def status(self) -> str:
         return f"{self.base}/status"
 
+    @property
+    def stats(self) -> str:
+        return f"{self.base}/stats"
+
     def camera(self, camera: str) -> str:
         return f"{self.base}/{sanitize_segment(camera)}"
 
@@ -78,3 +85,9 @@ class Topics:
 
     def snapshot(self, camera: str) -> str:
         return f"{self.camera(camera)}/snapshot"
+
+    def last_recognized(self, camera: str) -> str:
+        return f"{self.camera(camera)}/last_recognized"
+
+    def trigger(self, camera: str, name: str) -> str:
+        return f"{self.camera(camera)}/recognized/{sanitize_segment(name)}"

@@ -7,11 +7,18 @@ detector instance holds native model objects: use it from one thread only.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
+import structlog
 
 from face01d.config.models import DetectorConfig, DetectorKind
 from face01d.errors import ModelError
@@ -182,6 +189,56 @@ def keypoints_to_dlib(box: RawBox, keypoints: Sequence[tuple[float, float]], map
     return centre_y - half, centre_x + half, centre_y + half, centre_x - half
 
 
+log = structlog.get_logger(__name__)
+
+# mediapipe's C++ (absl, glog, TFLite) writes straight to file descriptor 2 when it
+# builds its graph and on its first inference: "INFO: Created TensorFlow Lite XNNPACK
+# delegate for CPU.", "WARNING: All log messages before absl::InitializeLog() is called
+# are written to STDERR", "W0000 00:00:... inference_feedback_manager.cc:114] ...".
+# Those lines would break the daemon's structured (JSON lines) stderr, so fd 2 is
+# pointed at a temporary file meanwhile; what mediapipe wrote becomes one debug record,
+# and anything else that reached fd 2 in that window (another thread's log line) is
+# written on to the real stderr unchanged.
+_NATIVE_STDERR_LOCK = threading.Lock()
+_NATIVE_LINE = re.compile(
+    r"^(?:INFO: |WARNING: All log messages before absl|[IWEF]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]|"
+    r".*(?:TensorFlow Lite|XNNPACK|absl::|mediapipe|inference_feedback_manager|gl_context|landmark_projection))"
+)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr(what: str) -> Iterator[None]:
+    """Keep native libraries' writes to fd 2 off the structured stderr while the block runs."""
+    with _NATIVE_STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no usable fd 2: nothing to protect
+            yield
+            return
+        capture = tempfile.TemporaryFile()
+        try:
+            os.dup2(capture.fileno(), 2)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+            capture.seek(0)
+            captured = capture.read().decode("utf-8", "replace")
+        finally:
+            os.close(saved)
+            capture.close()
+    native = [line for line in captured.splitlines() if line.strip() and _NATIVE_LINE.match(line)]
+    other = [line for line in captured.splitlines(keepends=True) if line.strip() and not _NATIVE_LINE.match(line)]
+    if other:
+        with contextlib.suppress(OSError):
+            os.write(2, "".join(other).encode("utf-8"))
+    if native:
+        log.debug("native library output", during=what, lines=native)
+
+
 class MediapipeDetector:
     """mediapipe BlazeFace: fast on CPU; "short" for faces within ~2 m, "full" farther.
 
@@ -208,13 +265,20 @@ class MediapipeDetector:
             raise ModelError(f"mediapipe cannot be imported: {exc}") from exc
         self.model = model
         self.calibration: BoxMapping = MP_TO_DLIB[model] if calibration is None else calibration
-        self._detector = face_detection.FaceDetection(
-            model_selection=0 if model == "short" else 1, min_detection_confidence=min_confidence
-        )
+        with quiet_native_stderr("mediapipe graph start"):
+            self._detector = face_detection.FaceDetection(
+                model_selection=0 if model == "short" else 1, min_detection_confidence=min_confidence
+            )
+        self._first_inference = True
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         height, width = rgb.shape[:2]
-        result = self._detector.process(rgb)
+        if self._first_inference:  # the TFLite delegate is created, and says so, on the first inference
+            with quiet_native_stderr("mediapipe first inference"):
+                result = self._detector.process(rgb)
+            self._first_inference = False
+        else:
+            result = self._detector.process(rgb)
         return [self._to_detection(d, height, width) for d in result.detections or ()]
 
     def _to_detection(self, detection, height: int, width: int) -> Detection:  # noqa: ANN001

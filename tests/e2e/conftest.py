@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.event_schema import parse_event, validate_event
 
 
 class DaemonProcess:
@@ -37,7 +38,8 @@ class DaemonProcess:
         return self.stderr_path.read_text(encoding="utf-8")
 
     def events(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+        """The events printed so far, each checked against face01d/events/event.schema.json."""
+        return [parse_event(line) for line in self.stdout.splitlines() if line.strip()]
 
     def logs(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.stderr.splitlines() if line.startswith("{")]
@@ -126,3 +128,25 @@ def run_daemon() -> Iterator[Callable[..., DaemonProcess]]:
     yield start
     for daemon in started:
         daemon.stop()
+
+
+def is_event_topic(topic: str) -> bool:
+    """``<prefix>/<node>/<camera>/event``: where recognition events are published."""
+    return topic.endswith("/event")
+
+
+@pytest.fixture
+def mqtt_recorder(mqtt_recorder: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """tests/support's recorder factory; at teardown, every event it received is checked against the schema."""
+    recorders: list[Any] = []
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        recorder = mqtt_recorder(*args, **kwargs)
+        recorders.append(recorder)
+        return recorder
+
+    yield make
+    for recorder in recorders:
+        for message in recorder.messages():
+            if is_event_topic(message.topic):
+                validate_event(json.loads(message.text))

@@ -66,19 +66,24 @@ def test_discovery_payloads_have_what_home_assistant_requires(face_clip, daemon_
     mjpeg = mjpeg_server(jpeg_frames(face_clip, limit=10), fps=5)
     recorder = mqtt_recorder(mosquitto, "homeassistant/#")
     run_daemon(daemon_config([live("porch", mjpeg.url, kind="mjpeg")], broker=mosquitto))
-    messages = recorder.wait_for_sync(lambda msgs: len(msgs) >= 5, 60)  # 2 per camera + 1 per person
+    # per camera: connectivity, last recognised, event; per camera × person: occupancy, device trigger
+    messages = recorder.wait_for_sync(lambda msgs: len(msgs) >= 3 + 2 * 3, 60)
     configs = {m.topic: json.loads(m.text) for m in messages}
-    for topic, payload in configs.items():
-        assert topic.startswith(("homeassistant/binary_sensor/", "homeassistant/sensor/")) and topic.endswith("/config")
-        assert payload["state_topic"].startswith("face01/e2e/porch/")
+    triggers = {t: p for t, p in configs.items() if t.startswith("homeassistant/device_automation/")}
+    entities = {t: p for t, p in configs.items() if t not in triggers}
+    for topic, payload in entities.items():
+        assert topic.startswith(("homeassistant/binary_sensor/", "homeassistant/sensor/", "homeassistant/event/"))
+        assert topic.endswith("/config") and payload["state_topic"].startswith("face01/e2e/porch/")
         assert payload["unique_id"] and payload["device"]["identifiers"]
         assert payload["availability_topic"] == "face01/e2e/status"
         assert (payload["payload_available"], payload["payload_not_available"]) == ("online", "offline")
-    people = [p for p in configs.values() if p.get("device_class") == "occupancy"]
+    people = [p for p in entities.values() if p.get("device_class") == "occupancy"]
     assert {p["state_topic"].rsplit("/", 1)[1] for p in people} == {KIM, "麻生太郎", "安倍晋三"}
     for person in people:
-        assert (person["payload_on"], person["payload_off"]) == ("ON", "OFF") and person["expire_after"] > 0
-    assert len({p["unique_id"] for p in configs.values()}) == len(configs)
+        assert (person["payload_on"], person["payload_off"]) == ("ON", "OFF") and person["off_delay"] > 0
+    assert {p["subtype"] for p in triggers.values()} == {f"{n} at porch" for n in (KIM, "麻生太郎", "安倍晋三")}
+    assert all(p["automation_type"] == "trigger" and p["type"] == "recognized" for p in triggers.values())
+    assert len({p["unique_id"] for p in entities.values()}) == len(entities)
 
 
 def test_sighup_reloads_the_gallery(face_clip, daemon_config, run_daemon, mjpeg_server, data, tmp_path: Path):

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.event_schema import parse_event, validate_event
 
 REGISTERED = {"金正恩", "麻生太郎", "安倍晋三"}
 EVENT_KEYS = {"id", "type", "node", "camera", "name", "distance", "percentage", "box", "frame",
@@ -23,6 +24,7 @@ def video_camera(data, **overrides: object) -> dict[str, object]:
 
 
 def assert_event_schema(event: dict) -> None:
+    validate_event(event)  # face01d/events/event.schema.json; below, what this sample run must show
     assert set(event) == EVENT_KEYS
     assert re.fullmatch(r"[0-9a-f]{32}", event["id"])
     assert event["node"] == "e2e" and event["camera"] == "door"
@@ -49,8 +51,8 @@ def test_sample_video_recognises_kim_and_publishes(data, daemon_config, run_daem
 
     event_topic = "face01/e2e/door/event"
     published = recorder.wait_for_sync(lambda msgs: any(m.topic == event_topic for m in msgs), timeout=10)
-    [message] = [m for m in published if m.topic == event_topic and json.loads(m.text)["type"] == "recognized"]
-    assert json.loads(message.text)["id"] == recognized[0]["id"]
+    [message] = [m for m in published if m.topic == event_topic and parse_event(m.text)["type"] == "recognized"]
+    assert parse_event(message.text)["id"] == recognized[0]["id"]
     assert message.qos == 1 and not message.retain
     assert "金正恩" in message.text  # UTF-8, not \\u escapes
 
@@ -65,7 +67,7 @@ def test_events_on_stdout_logs_on_stderr(data, daemon_config, run_daemon):
     daemon = run_daemon(daemon_config([video_camera(data, frame_skip=29)]), "--stdout", "--once")
     assert daemon.wait(240) == 0, daemon.stderr[-3000:]
     for line in daemon.stdout.splitlines():
-        assert json.loads(line)["type"] in {"recognized", "unknown", "left"}  # nothing but events
+        assert parse_event(line)["type"] in {"recognized", "unknown", "left"}  # nothing but events
     logs = daemon.logs()
     assert any(record["event"] == "daemon started" for record in logs)
     [report] = [record for record in logs if record["event"] == "camera report"]
@@ -195,6 +197,6 @@ def test_events_of_a_daemon_killed_during_an_outage_arrive_after_restart(
     nothing_new = {"name": "door", "source": str(tmp_path / "missing.mp4")}  # a camera that yields no event
     second = run_daemon(daemon_config([nothing_new], broker=mosquitto, mqtt=mqtt))
     received = recorder.wait_for_sync(lambda msgs: len(msgs) >= len(printed), timeout=60)
-    assert [json.loads(m.text)["id"] for m in received] == printed  # each once, in order
+    assert [parse_event(m.text)["id"] for m in received] == printed  # each once, in order
     second.signal(signal.SIGTERM)
     second.wait(30)

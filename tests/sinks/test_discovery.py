@@ -5,11 +5,22 @@ from __future__ import annotations
 import json
 import re
 
-from face01d.sinks.discovery import DiscoveryContext, all_configs, ascii_id, camera_configs, person_config
+from face01d.sinks.discovery import (
+    EVENT_TEMPLATE,
+    DiscoveryContext,
+    all_configs,
+    ascii_id,
+    camera_configs,
+    device_info,
+    person_config,
+    trigger_config,
+)
 from face01d.sinks.topics import Topics
 
 CTX = DiscoveryContext(Topics("face01", "node1"), "node1", "homeassistant", presence_expire_s=7.5)
-CONFIG_TOPIC = re.compile(r"^homeassistant/(binary_sensor|sensor)/[a-z0-9_]+/[a-z0-9_]+/config$")
+CONFIG_TOPIC = re.compile(
+    r"^homeassistant/(binary_sensor|sensor|event|image|device_automation)/[a-z0-9_]+/[a-z0-9_]+/config$"
+)
 ASCII_ID = re.compile(r"^[a-z0-9_]+$")
 COMMON = {"name", "unique_id", "default_entity_id", "availability_topic", "payload_available", "payload_not_available", "device", "origin", "state_topic"}
 
@@ -35,11 +46,12 @@ def test_person_presence_sensor_for_a_japanese_name() -> None:
     assert payload["name"] == "金正恩 at front door"  # readable name kept
     assert payload["device_class"] == "occupancy"
     assert (payload["payload_on"], payload["payload_off"]) == ("ON", "OFF")
-    assert payload["expire_after"] == 8  # whole seconds, rounded up
+    assert payload["off_delay"] == 12  # 1.5 × the presence timeout, whole seconds, rounded up
+    assert "expire_after" not in payload  # it would read "unavailable", not "off"
 
 
 def test_camera_connectivity_and_last_name_sensor() -> None:
-    (online_topic, online), (last_topic, last) = camera_configs(CTX, "door")
+    (online_topic, online), (last_topic, last), _event = camera_configs(CTX, "door")
     assert online_topic == "homeassistant/binary_sensor/node1/door_online/config"
     assert_common(online, "binary_sensor")
     assert online["device_class"] == "connectivity"
@@ -47,15 +59,16 @@ def test_camera_connectivity_and_last_name_sensor() -> None:
     assert (online["payload_on"], online["payload_off"]) == ("online", "offline")
     assert last_topic == "homeassistant/sensor/node1/door_last_name/config"
     assert_common(last, "sensor")
-    assert last["state_topic"] == "face01/node1/door/event"
+    assert last["state_topic"] == "face01/node1/door/last_recognized"  # written on `recognized` only
+    assert last["json_attributes_topic"] == last["state_topic"]
     assert last["value_template"] == "{{ value_json.name }}"
 
 
 def test_unique_ids_are_unique_even_when_names_slug_alike() -> None:
     configs = all_configs(CTX, ["door", "Door"], ["金正恩", "習近平", "a b", "a_b", "A B"])
     topics = [topic for topic, _ in configs]
-    unique_ids = [payload["unique_id"] for _, payload in configs]
-    assert len(configs) == 2 * 2 + 2 * 5
+    unique_ids = [payload.get("unique_id", topic) for topic, payload in configs]  # triggers have none
+    assert len(configs) == 2 * 3 + 2 * 5 * 2  # per camera 3, per camera × person 2
     assert len(set(topics)) == len(topics)
     assert len(set(unique_ids)) == len(unique_ids)
     assert all(CONFIG_TOPIC.match(topic) for topic in topics)
@@ -66,3 +79,49 @@ def test_ascii_id() -> None:
     assert ascii_id("Front Door").startswith("front_door_")
     assert ASCII_ID.match(ascii_id("金正恩")) and ascii_id("金正恩") != ascii_id("習近平")
     assert ascii_id("金正恩") == ascii_id("金正恩")  # stable across runs: HA keys entities on it
+
+
+def test_event_entity_per_camera() -> None:
+    event_topic, event = camera_configs(CTX, "door")[2]
+    assert event_topic == "homeassistant/event/node1/door_event/config"
+    assert_common(event, "event")
+    assert event["state_topic"] == "face01/node1/door/event"
+    assert event["event_types"] == ["recognized", "unknown", "left"]
+    assert event["value_template"] == EVENT_TEMPLATE
+    for key in ("event_type", "value_json.type", "value_json.name", "value_json.percentage",
+                "value_json.track_id", "value_json.snapshot", "value_json.captured_at", "to_json"):
+        assert key in EVENT_TEMPLATE
+
+
+def test_image_entity_only_with_snapshots() -> None:
+    assert len(camera_configs(CTX, "door")) == 3
+    ctx = DiscoveryContext(Topics("face01", "node1"), "node1", snapshots=True)
+    image_topic, image = camera_configs(ctx, "door")[3]
+    assert image_topic == "homeassistant/image/node1/door_snapshot/config"
+    assert_common({**image, "state_topic": None}, "image")
+    assert image["image_topic"] == "face01/node1/door/snapshot"
+    assert image["content_type"] == "image/jpeg"
+
+
+def test_device_trigger_per_person_and_camera() -> None:
+    topic, trigger = trigger_config(CTX, "front door", "金正恩")
+    assert CONFIG_TOPIC.match(topic) and topic.startswith("homeassistant/device_automation/node1/")
+    assert trigger == {
+        "automation_type": "trigger",
+        "topic": "face01/node1/front door/recognized/金正恩",
+        "type": "recognized",
+        "subtype": "金正恩 at front door",  # type + subtype must be unique per device
+        "qos": 1,
+        "device": device_info("node1"),
+    }
+    subtypes = [p["subtype"] for _, p in all_configs(CTX, ["door", "gate"], ["a", "b"]) if "subtype" in p]
+    assert len(subtypes) == 4 == len(set(subtypes))
+
+
+def test_device_name_is_readable() -> None:
+    assert device_info("face01d")["name"] == "face01d"
+    assert device_info("node1", "Front door")["name"] == "Front door"
+    ctx = DiscoveryContext(Topics("face01", "node1"), "node1", friendly_name="Front door")
+    configs = all_configs(ctx, ["door"], ["Alice"])
+    assert {payload["device"]["name"] for _, payload in configs} == {"Front door"}
+    assert not any("Front door" in str(payload.get("name", "")) for _, payload in configs)

@@ -210,5 +210,6 @@ async def test_an_event_too_large_for_the_broker_is_set_aside(mqtt_recorder, mak
         await recorder.wait_for(lambda ms: len(event_ids(ms)) >= 1, timeout=15)
         assert event_ids(recorder.messages()) == ["event-0001"]
         assert sink.stats["rejected"] == 1
+        assert sink.stats["state_rejected"] == 1  # its device trigger, as large, is dropped too
     finally:
         broker.kill()

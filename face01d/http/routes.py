@@ -1,0 +1,66 @@
+"""The routes: Prometheus exposition, liveness, readiness; a bearer token in front of all but liveness."""
+
+from __future__ import annotations
+
+import hmac
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from face01d.metrics import Metrics
+
+OPEN_PATHS = frozenset({"/healthz"})  # liveness probes carry no secrets
+
+
+class Readiness:
+    """Starting → ready → stopping; the daemon moves it, ``/readyz`` reports it."""
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.reason = "starting: loading models and the gallery"
+
+    def set_ready(self) -> None:
+        self.ready, self.reason = True, "ready"
+
+    def set_stopping(self, reason: str = "stopping") -> None:
+        self.ready, self.reason = False, reason
+
+
+class BearerToken:
+    """ASGI middleware: 401 without ``Authorization: Bearer <token>`` (compared in constant time)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS and not self._authorised(scope):
+            response = JSONResponse({"error": "unauthorised"}, 401, headers={"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
+
+    def _authorised(self, scope: Scope) -> bool:
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        return hmac.compare_digest(given, self._expected)
+
+
+def make_app(metrics: Metrics, readiness: Readiness, token: str | None = None) -> Starlette:
+    async def metrics_route(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(request: Request) -> Response:
+        body = {"ready": readiness.ready, "reason": readiness.reason}
+        return JSONResponse(body, 200 if readiness.ready else 503)
+
+    routes = [Route("/metrics", metrics_route), Route("/healthz", healthz), Route("/readyz", readyz)]
+    middleware = [Middleware(BearerToken, token=token)] if token else []
+    return Starlette(routes=routes, middleware=middleware)

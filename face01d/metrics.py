@@ -1,0 +1,169 @@
+"""The daemon's figures, read when asked: Prometheus exposition and the JSON stats message.
+
+Nothing is copied on the hot path except the event counter: cameras, sinks and
+the gallery keep their own counters (``CameraPipeline.stats()``,
+``MqttSink.stats``, ``SnapshotWriter.stats``), and a custom collector reads
+them at scrape time, so a scrape is exact and costs nothing between scrapes.
+The registry is private: no process-global state, several daemons (tests) side by side.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from face01d.events.model import Event
+
+PREFIX = "face01d"
+FPS_WINDOW_S = 60.0  # analysed fps: averaged over about this long
+CAMERA_COUNTERS = {  # pipeline.stats() key → (metric, help)
+    "frames_read": ("frames_read", "Frames read from the camera"),
+    "analysed": ("frames_analysed", "Frames analysed"),
+    "frames_dropped": ("frames_dropped", "Frames replaced in the slot before analysis took them"),
+    "frames_skipped": ("frames_skipped", "Frames held back by frame_skip / fps_limit"),
+    "analysis_failed": ("frames_failed", "Frames whose analysis failed"),
+    "reconnects": ("reconnects", "Camera reconnections"),
+}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One reading of the daemon: what a scrape and a stats message show."""
+
+    cameras: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name → CameraPipeline.stats()
+    mqtt: Mapping[str, Any] | None = None  # MqttSink.stats, None without MQTT
+    snapshots: Mapping[str, Any] | None = None  # SnapshotWriter.stats, None without snapshots
+    gallery_people: int | None = None
+    gallery_encodings: int | None = None
+
+
+FiguresSource = Callable[[], Figures]
+
+
+class RateMeter:
+    """Per-key rate of a growing count, over the last ``window`` seconds of readings."""
+
+    def __init__(self, window: float = FPS_WINDOW_S) -> None:
+        self._window = window
+        self._samples: dict[str, deque[tuple[float, int]]] = {}
+
+    def rate(self, key: str, count: int, now: float) -> float:
+        samples = self._samples.setdefault(key, deque())
+        samples.append((now, count))
+        while len(samples) > 2 and now - samples[1][0] >= self._window:
+            samples.popleft()
+        (t0, c0), (t1, c1) = samples[0], samples[-1]
+        return (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+class Metrics:
+    """The registry, the event counter, and the reading of everything else."""
+
+    def __init__(self, source: FiguresSource) -> None:
+        self._source = source
+        self._fps = RateMeter()
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._events = Counter(f"{PREFIX}_events", "Events dispatched", ["camera", "type"], registry=self.registry)
+        self._event_counts: dict[str, int] = {}
+        self.registry.register(_FiguresCollector(self))
+
+    def event(self, event: Event) -> None:
+        """At dispatch: one event out."""
+        self._events.labels(camera=event.camera, type=event.type.value).inc()
+        self._event_counts[event.type.value] = self._event_counts.get(event.type.value, 0) + 1
+
+    def read(self) -> tuple[Figures, dict[str, float]]:
+        """The figures now, with each camera's analysed fps."""
+        figures = self._source()
+        now = time.monotonic()
+        fps = {name: self._fps.rate(name, int(stats.get("analysed", 0)), now) for name, stats in figures.cameras.items()}
+        return figures, fps
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON stats message: the same figures as /metrics."""
+        figures, fps = self.read()
+        return {
+            "at": time.time(),
+            "cameras": {name: {**stats, "analysed_fps": round(fps[name], 2)} for name, stats in figures.cameras.items()},
+            "events": dict(self._event_counts),
+            "mqtt": dict(figures.mqtt) if figures.mqtt is not None else None,
+            "snapshots": dict(figures.snapshots) if figures.snapshots is not None else None,
+            "gallery": {"people": figures.gallery_people, "encodings": figures.gallery_encodings},
+        }
+
+
+class _FiguresCollector(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> list[Metric]:
+        return []  # dynamic: nothing to check at registration
+
+    def collect(self) -> Iterator[Metric]:
+        figures, fps = self._metrics.read()
+        yield from _camera_metrics(figures.cameras, fps)
+        yield from _output_metrics(figures)
+
+
+def _camera_metrics(cameras: Mapping[str, Mapping[str, Any]], fps: Mapping[str, float]) -> Iterator[Metric]:
+    for key, (name, text) in CAMERA_COUNTERS.items():
+        family = CounterMetricFamily(f"{PREFIX}_camera_{name}", text, labels=["camera"])
+        for camera, stats in cameras.items():
+            family.add_metric([camera], float(stats.get(key) or 0))
+        yield family
+    gauges = {
+        "online": ("Camera online (1) or not (0)", lambda s: float(bool(s.get("online")))),
+        "tracks": ("Face tracks now", lambda s: float(s.get("tracks") or 0)),
+    }
+    for name, (text, value) in gauges.items():
+        family = GaugeMetricFamily(f"{PREFIX}_camera_{name}", text, labels=["camera"])
+        for camera, stats in cameras.items():
+            family.add_metric([camera], value(stats))
+        yield family
+    rate = GaugeMetricFamily(f"{PREFIX}_camera_analysed_fps", "Frames analysed a second, lately", labels=["camera"])
+    for camera, value in fps.items():
+        rate.add_metric([camera], value)
+    yield rate
+    yield _latency(cameras)
+
+
+def _latency(cameras: Mapping[str, Mapping[str, Any]]) -> Metric:
+    """p50/p99 of the recent window, per stage; "frame_to_result" is frame read → tracks updated."""
+    family = GaugeMetricFamily(f"{PREFIX}_stage_latency_ms", "Recent latency per stage (window percentiles)",
+                               labels=["camera", "stage", "quantile"])
+    for camera, stats in cameras.items():
+        stages = {**(stats.get("stage_ms") or {}), "frame_to_result": stats.get("latency_ms")}
+        for stage, summary in stages.items():
+            if summary:
+                family.add_metric([camera, stage, "0.5"], summary["p50"])
+                family.add_metric([camera, stage, "0.99"], summary["p99"])
+    return family
+
+
+def _output_metrics(figures: Figures) -> Iterator[Metric]:
+    if figures.mqtt is not None:
+        yield GaugeMetricFamily(f"{PREFIX}_mqtt_connected", "Connected to the MQTT broker",
+                                value=float(bool(figures.mqtt.get("connected"))))
+        yield GaugeMetricFamily(f"{PREFIX}_mqtt_outbox_events", "Events in the durable outbox",
+                                value=float(figures.mqtt.get("outbox") or 0))
+        yield GaugeMetricFamily(f"{PREFIX}_mqtt_queued_events", "Events queued in memory",
+                                value=float(figures.mqtt.get("queued") or 0))
+    if figures.snapshots is not None:
+        family = CounterMetricFamily(f"{PREFIX}_snapshots", "Snapshots by outcome", labels=["outcome"])
+        for outcome in ("written", "failed", "dropped", "frames_dropped"):
+            family.add_metric([outcome], float(figures.snapshots.get(outcome) or 0))
+        yield family
+    if figures.gallery_people is not None:
+        yield GaugeMetricFamily(f"{PREFIX}_gallery_people", "People in the gallery", value=figures.gallery_people)
+        yield GaugeMetricFamily(f"{PREFIX}_gallery_encodings", "Encodings in the gallery",
+                                value=float(figures.gallery_encodings or 0))

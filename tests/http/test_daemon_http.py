@@ -1,0 +1,86 @@
+"""The server inside a real daemon (no cameras, no MQTT): up before the gallery, ready after, gone after the stop."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from face01d.app import Daemon
+from face01d.config.models import (Config, DaemonConfig, DetectorConfig, GalleryConfig, HttpConfig, MqttConfig,
+                                   SnapshotConfig, WorkersConfig)
+
+
+async def wait_for(condition, timeout: float = 60.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def test_the_daemon_serves_health_and_metrics_until_it_stops(data, tmp_path: Path) -> None:
+    config = Config(daemon=DaemonConfig(lock_file=tmp_path / "lock"),
+                    gallery=GalleryConfig(path=data.face01_gallery, cache_dir=tmp_path / "cache"),
+                    detector=DetectorConfig(kind="mediapipe"), workers=WorkersConfig(detect="thread", encode="thread",
+                                                                                    threads=1),
+                    mqtt=MqttConfig(enabled=False), snapshots=SnapshotConfig(enabled=False),
+                    http=HttpConfig(enabled=True, port=0))
+    daemon = Daemon(config, None, once=False, stdout_events=False)
+    run = asyncio.create_task(daemon.run())
+    await wait_for(lambda: daemon._http is not None and daemon._http._server.started or run.done())
+    assert daemon._http is not None
+    base = f"http://127.0.0.1:{daemon._http.port}"
+    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        await wait_for(lambda: daemon._readiness.ready or run.done())
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        people = len(daemon._recognizer.gallery.people)
+        assert f"face01d_gallery_people {float(people)}" in (await client.get("/metrics")).text
+    daemon.request_stop("test")  # /readyz answers 503 from here on (see test_http); the reply races the shutdown
+    assert (daemon._readiness.ready, daemon._readiness.reason) == (False, "stopping (test)")
+    assert await asyncio.wait_for(run, 60) == 0
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+            await client.get("/healthz")
+
+
+class StatsRecorder:
+    """Stands for MqttSink's ``publish_stats``: keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.payloads: list[dict] = []
+
+    def publish_stats(self, payload: dict) -> None:
+        self.payloads.append(payload)
+
+
+async def test_the_stats_loop_publishes_the_metrics_payload() -> None:
+    daemon = Daemon(Config(mqtt=MqttConfig(enabled=False)), None, once=False, stdout_events=False)
+    recorder = StatsRecorder()
+    loop = asyncio.create_task(daemon._stats_loop(recorder, 0.01))  # type: ignore[arg-type]
+    try:
+        await wait_for(lambda: len(recorder.payloads) >= 2, 5)
+    finally:
+        loop.cancel()
+    assert set(recorder.payloads[0]) == {"at", "cameras", "events", "mqtt", "snapshots", "gallery"}
+
+
+class FailingStats:
+    """A sink whose stats publishing breaks every time."""
+
+    calls = 0
+
+    def publish_stats(self, payload: dict) -> None:
+        self.calls += 1
+        raise RuntimeError("broken")
+
+
+async def test_a_failing_stats_publish_is_logged_and_the_loop_keeps_running() -> None:
+    daemon = Daemon(Config(mqtt=MqttConfig(enabled=False)), None, once=False, stdout_events=False)
+    sink = FailingStats()
+    loop = asyncio.create_task(daemon._stats_loop(sink, 0.01))  # type: ignore[arg-type]
+    await wait_for(lambda: sink.calls >= 2, 5)
+    assert not loop.done()
+    loop.cancel()
