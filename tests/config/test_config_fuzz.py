@@ -4,8 +4,6 @@ never a traceback, never another exception type."""
 
 from __future__ import annotations
 
-import json
-import math
 import re
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from hypothesis import strategies as st
 from face01d.config.loader import load_config
 from face01d.config.models import CameraConfig, Config
 from face01d.errors import ConfigError
+from support.toml_text import render_config as render
 
 SETTINGS = settings(max_examples=200, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -35,36 +34,6 @@ values = st.one_of(
     st.lists(scalars, max_size=3),
     st.dictionaries(st.sampled_from(["a", "name", "x y"]), scalars, max_size=2),
 )
-
-
-def toml_string(text: str) -> str:
-    """JSON's escapes are TOML basic-string escapes; TOML also wants DEL escaped."""
-    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return toml_string(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(item) for item in value) + "]"
-    return "{" + ", ".join(f"{toml_string(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
-
-
-def render(sections: dict[str, dict[str, Any]], cameras: list[dict[str, Any]]) -> str:
-    lines: list[str] = []
-    for name, table in sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{toml_string(key)} = {toml_value(value)}" for key, value in table.items()]
-    for camera in cameras:
-        lines.append("[[cameras]]")
-        lines += [f"{toml_string(key)} = {toml_value(value)}" for key, value in camera.items()]
-    return "\n".join(lines) + "\n"
 
 
 @st.composite

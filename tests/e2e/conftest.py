@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from support.event_schema import parse_event, validate_event
+from support.toml_text import render_config
 
 
 class DaemonProcess:
@@ -68,21 +69,6 @@ class DaemonProcess:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
-
-
-def toml_value(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False) if not isinstance(value, bool) else str(value).lower()
-
-
-def render_config(sections: dict[str, dict[str, object]], cameras: list[dict[str, object]]) -> str:
-    lines: list[str] = []
-    for name, values in sections.items():
-        lines.append(f"[{name}]")
-        lines += [f"{key} = {toml_value(value)}" for key, value in values.items()]
-    for camera in cameras:
-        lines.append("[[cameras]]")
-        lines += [f"{key} = {toml_value(value)}" for key, value in camera.items()]
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="session")
