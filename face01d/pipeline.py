@@ -1,9 +1,10 @@
 """One camera's flow: capture → slot → detect → track → look → decide → events.
 
-Capture and analysis are two tasks joined by a one-frame slot. Live cameras
-(and files at ``pace = "native"``) use a slot that replaces a frame nobody
+Capture and analysis are two tasks joined by a slot. Live cameras (and files
+at ``pace = "native"``) use a one-frame slot that replaces a frame nobody
 took yet, so a slow stage drops stale frames instead of growing memory;
-files at ``pace = "none"`` use a slot that waits, so every frame is analysed.
+files at ``pace = "none"`` use a slot of a few frames that waits, so every
+frame is analysed and decoding runs ahead of the detector.
 
 Per frame the detector runs (one frame in ``detect_every``; in between the
 tracks' boxes move on by themselves) and the tracker updates. Encoding is
@@ -228,8 +229,7 @@ class CameraPipeline:
         if self._cadence is None or self.slot.closed:
             return
         self._cadence.observe(detect_s)
-        stats = self.camera.stats
-        measured = self._cadence.due(time.monotonic(), stats.frames_read - stats.frames_skipped)
+        measured = self._cadence.due(time.monotonic(), self.camera.stats.admitted)
         if measured is not None:
             cadence = pacing.cadence_for(*measured, base=self._base_cadence)
             if cadence != self._detect_every:
@@ -253,8 +253,7 @@ class CameraPipeline:
     def progress(self) -> Progress:
         stats = self.camera.stats
         running = self._capture is not None and not self._capture.done()
-        return Progress(self.analysed, stats.frames_read - stats.frames_skipped, len(self.slot) > 0,
-                        running and stats.online)
+        return Progress(self.analysed, stats.admitted, len(self.slot) > 0, running and stats.online)
 
     def stats(self) -> dict[str, object]:
         """Frames read, analysed and dropped, latencies, tracks: for the status line and the exit report."""

@@ -53,6 +53,11 @@ class CameraStats:
     error: str | None = None  # the last failure, None once frames flow again
     failed: bool = False  # ended by a failure (files): not read to its end, or a crash
 
+    @property
+    def admitted(self) -> int:
+        """Frames handed on to the analysis: read, minus those frame_skip / fps_limit held back."""
+        return self.frames_read - self.frames_skipped
+
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
@@ -252,16 +257,16 @@ class Camera:
         finally:
             thread.shutdown()
 
-    def _fail(self, message: str, level: str = "error", failed: bool = False) -> None:
+    def _fail(
+        self, message: str, level: str = "error", failed: bool = False, exc_info: BaseException | None = None
+    ) -> None:
         self._stats.error = message
         self._stats.failed = self._stats.failed or failed
-        getattr(self._log, level)("camera failure", error=message, source=self._where())
+        getattr(self._log, level)("camera failure", error=message, source=self._where(), exc_info=exc_info)
 
     def _crash(self, error: BaseException, failed: bool = False) -> None:
         """An unexpected exception: logged with its traceback, kept as the camera's error."""
-        self._stats.error = f"unexpected error: {error!r}"
-        self._stats.failed = self._stats.failed or failed
-        self._log.error("camera failure", error=self._stats.error, source=self._where(), exc_info=error)
+        self._fail(f"unexpected error: {error!r}", failed=failed, exc_info=error)
 
     def _where(self) -> str:
         return redact_url(str(self.config.source))

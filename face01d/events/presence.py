@@ -56,6 +56,10 @@ class _Person:
     frame_size: tuple[int, int]
     last_recognized: float
 
+    def seen(self, track_id: str, at: float, box: FaceBox, frame_size: tuple[int, int]) -> None:
+        """The latest sighting of this person: what a ``left`` will carry."""
+        self.last_track, self.last_seen, self.box, self.frame_size = track_id, at, box, frame_size
+
 
 @dataclass(slots=True)
 class _Stranger:
@@ -110,8 +114,7 @@ class Presence:
             return
         person.tracks.discard(end.track_id)
         if end.last_seen >= person.last_seen:
-            person.last_seen, person.box, person.frame_size = end.last_seen, end.box, end.frame_size
-            person.last_track = end.track_id
+            person.seen(end.track_id, end.last_seen, end.box, end.frame_size)
 
     def expire(self, now: float) -> list[Event]:
         """``left`` for each person without a track, unseen for ``presence_timeout_s``."""
@@ -136,8 +139,7 @@ class Presence:
                                              who.captured_at)
             return self._event(EventType.RECOGNIZED, who)
         person.tracks.add(who.track_id)
-        person.last_seen, person.box, person.frame_size = who.captured_at, who.box, size
-        person.last_track = who.track_id
+        person.seen(who.track_id, who.captured_at, who.box, size)
         if not cooldown_over(who.captured_at, person.last_recognized, self.config.cooldown_s):
             return None
         person.last_recognized = who.captured_at

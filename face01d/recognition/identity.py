@@ -18,7 +18,6 @@ import numpy as np
 from face01d.config.models import TrackingConfig
 from face01d.faces import UNKNOWN, EncodedFace, Identification
 from face01d.recognition.decision import DecisionPolicy, QualityGates, TrackState, Verdict, Vote, decide
-from face01d.similarity import distance_to_percentage
 from face01d.tracking.track import Look, Track
 
 PENDING = Verdict(TrackState.PENDING, UNKNOWN, None, 0)
@@ -105,12 +104,11 @@ class TrackIdentity:
     def identification(self, look: Look, frame_size: tuple[int, int], now_mono: float) -> Identification:
         """The verdict as the events stage wants it; marks it announced."""
         self.announced = self.verdict.state
-        distance = self.verdict.distance
         return Identification(
             track_id=self.track.id,
             name=self.verdict.name if self.verdict.state is TrackState.KNOWN else UNKNOWN,
-            distance=distance,
-            percentage=None if distance is None else float(distance_to_percentage(distance)),
+            distance=self.verdict.distance,
+            percentage=self.verdict.percentage,
             votes=self.verdict.votes,
             box=look.box,
             frame_width=frame_size[0],

@@ -45,14 +45,6 @@ def encoder() -> FaceEncoder:
     return FaceEncoder("small", 1)
 
 
-def iou(a: FaceBox, b: FaceBox) -> float:
-    """Intersection over union of two boxes."""
-    inter_w = max(0, min(a.right, b.right) - max(a.left, b.left))
-    inter_h = max(0, min(a.bottom, b.bottom) - max(a.top, b.top))
-    inter = inter_w * inter_h
-    return inter / (a.area + b.area - inter)
-
-
 def near(a: FaceBox, b: FaceBox, tolerance: float) -> bool:
     """Every edge of ``a`` within ``tolerance`` pixels of ``b``'s."""
     return all(abs(x - y) <= tolerance for x, y in zip(a.as_tuple(), b.as_tuple()))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import pytest
 
-from conftest import OBAMA_BOX, iou, near
+from conftest import OBAMA_BOX, near
+from face01d.tracking.associate import iou
 from face01d.config.models import DetectorConfig, SetArea
 from face01d.vision.analyzer import FaceAnalyzer
 from face01d.vision.image import crop_area, resize_to_width

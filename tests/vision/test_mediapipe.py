@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from conftest import iou
+from face01d.tracking.associate import iou
 from face01d.config.models import DetectorConfig
 from face01d.vision import models
 from face01d.vision.analyzer import FaceAnalyzer
