@@ -304,9 +304,36 @@ class HttpConfig(Section):
     def _token_off_loopback(self) -> HttpConfig:
         if self.token is not None and not self.token.get_secret_value():
             raise ValueError("token must not be empty")
-        if self.token is None and not _is_loopback(self.host):
+        if self.enabled and self.token is None and not _is_loopback(self.host):
             raise ValueError(f"host {self.host!r} is not a loopback address: set a token")
         return self
+
+
+class PreviewConfig(Section):
+    """The live view: an MJPEG stream per camera on the HTTP server, drawn only while somebody watches."""
+
+    enabled: bool = False  # needs [http] enabled; the server's token guards it
+    fps: Annotated[float, Field(gt=0, le=30)] = 5.0  # at most this many pictures a second per viewer
+    width: Annotated[int, Field(ge=0)] = 960  # pictures are scaled down to this width; 0: the camera's own
+    jpeg_quality: Annotated[int, Field(ge=1, le=100)] = 70
+    max_viewers: Annotated[int, Field(ge=1)] = 4  # per camera; beyond, 503
+    draw_box: bool = True  # FACE01's drawing options
+    draw_name: bool = True
+    draw_percentage: bool = True
+    draw_thumbnail: bool = True  # the person's NAME_default image beside the box
+    draw_track_id: bool = False
+    font: Path | None = None  # a TrueType/OpenType font with the gallery's scripts; None: a Noto CJK font if installed
+
+
+class EnrollmentConfig(Section):
+    """Adding people from faces face01d did not know, and noticing gallery changes without a restart."""
+
+    keep_unknown: bool = True  # save each unknown track's face crop and event under unknown_dir
+    unknown_dir: Path | None = None  # None: "unknown" beside the outbox ($STATE_DIRECTORY under systemd)
+    unknown_max: Annotated[int, Field(ge=1)] = 500  # the oldest crops are deleted beyond this many
+    unknown_retention_days: Annotated[float, Field(ge=0)] = 30.0  # 0: keep until unknown_max
+    watch_gallery: bool = True  # reload when files in the gallery folder change (inotify)
+    max_upload_mb: Annotated[float, Field(gt=0)] = 10.0  # bodies of POST /recognize and POST /gallery/{name}
 
 
 def _is_loopback(host: str) -> bool:
@@ -331,6 +358,8 @@ class Config(Section):
     snapshots: SnapshotConfig = SnapshotConfig()
     events: EventsConfig = EventsConfig()
     http: HttpConfig = HttpConfig()
+    preview: PreviewConfig = PreviewConfig()
+    enrollment: EnrollmentConfig = EnrollmentConfig()
 
     @field_validator("cameras")
     @classmethod

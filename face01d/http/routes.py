@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from face01d.metrics import Metrics
@@ -50,7 +51,9 @@ class BearerToken:
         return hmac.compare_digest(given, self._expected)
 
 
-def make_app(metrics: Metrics, readiness: Readiness, token: str | None = None) -> Starlette:
+def make_app(metrics: Metrics, readiness: Readiness, token: str | None = None,
+             extra: Sequence[BaseRoute] = ()) -> Starlette:
+    """The server's app; ``extra`` routes (the live view, enrollment) sit behind the same token."""
     async def metrics_route(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
@@ -61,6 +64,6 @@ def make_app(metrics: Metrics, readiness: Readiness, token: str | None = None) -
         body = {"ready": readiness.ready, "reason": readiness.reason}
         return JSONResponse(body, 200 if readiness.ready else 503)
 
-    routes = [Route("/metrics", metrics_route), Route("/healthz", healthz), Route("/readyz", readyz)]
+    routes = [Route("/metrics", metrics_route), Route("/healthz", healthz), Route("/readyz", readyz), *extra]
     middleware = [Middleware(BearerToken, token=token)] if token else []
     return Starlette(routes=routes, middleware=middleware)

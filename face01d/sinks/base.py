@@ -1,33 +1,78 @@
-"""The interface every event output shares (Frigate's ``Communicator``, cut down).
+"""The interface every output shares (Frigate's ``Communicator``, widened).
 
-The daemon fans each event out to its sinks from the event loop, so
-``publish_event`` must never block: a sink queues the event (bounded,
-dropping and counting when full) and delivers it from its own task or
-thread. ``start`` and ``stop`` bracket that task; ``stop`` delivers what it
-can within ``timeout`` and then gives up, so one stuck output cannot hold
-up shutdown.
+The runtime tells its outputs five kinds of news, all from the event loop:
+an event (with the frame it was decided on, when there is one), a camera
+going online or offline, who is present on a camera after each analysed
+frame, an analysed frame with its tracks (only to an output that asks for
+frames right now: the live view while somebody watches), and the gallery's
+people after a reload. Stats messages and ``start``/``stop`` bracket the rest.
 
-Snapshots are not a sink: ``SnapshotWriter.submit`` needs the frame and
-returns the path that the event then carries, so it runs *before* the
-event is published.
+``Sink`` gives every hook a no-op body: an output overrides what it uses, so
+a new output is a new module and never a new branch in the runtime. No hook
+may block: a sink queues and delivers from its own task or thread (bounded,
+dropping and counting when full). ``stop`` delivers what it can within
+``timeout`` and then gives up, so one stuck output cannot hold up shutdown.
+
+Snapshots on disk are not a sink: ``SnapshotWriter.submit`` returns the path
+that the event then carries, so it runs *before* the sinks see the event
+(``face01d.sinks.outputs.Outputs`` does that).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from face01d.capture.frame import Frame
 from face01d.events.model import Event
+from face01d.faces import FaceBox
 
 
-@runtime_checkable
-class Sink(Protocol):
-    """An output of recognition events (MQTT, stdout, ...)."""
+@dataclass(frozen=True, slots=True)
+class TrackView:
+    """One track in an analysed frame, as a drawing of it needs it.
+
+    ``name`` is None while the track is undecided, ``UNKNOWN`` for a stranger.
+    """
+
+    track_id: str
+    box: FaceBox
+    name: str | None = None
+    percentage: float | None = None
+
+
+class Sink:
+    """An output of face01d's news (MQTT, stdout, the live view, ...). Every hook is a no-op here."""
 
     async def start(self) -> None:
-        """Start delivering; events published before this are kept in the queue."""
+        """Start delivering; what was published before is kept in the queue."""
 
-    def publish_event(self, event: Event) -> None:
-        """Queue ``event`` for delivery; never blocks, never raises for a full queue."""
+    def publish_event(self, event: Event, frame: Frame | None = None) -> None:
+        """Queue ``event``; never blocks, never raises for a full queue.
+
+        ``frame`` is the frame the event was decided on (None for ``left``
+        and at the end of a file); keep a reference only as long as needed.
+        """
+
+    def camera_status(self, camera: str, online: bool) -> None:
+        """A camera came online or went offline."""
+
+    def presence(self, camera: str, present: frozenset[str]) -> None:
+        """After every analysed frame: the registered people present on ``camera`` now."""
+
+    def wants_frames(self, camera: str) -> bool:
+        """Whether ``frame_analysed`` should be called for ``camera`` now (drawing costs: ask only when needed)."""
+        return False
+
+    def frame_analysed(self, camera: str, frame: Frame, tracks: Sequence[TrackView]) -> None:
+        """An analysed frame and its tracks; called only while ``wants_frames(camera)``."""
+
+    def people_changed(self, people: Sequence[str]) -> None:
+        """The gallery was reloaded: these are its people now."""
+
+    def publish_stats(self, payload: Mapping[str, Any]) -> None:
+        """The daemon's figures (``face01d.metrics.Metrics.payload``), every ``stats_interval_s``."""
 
     async def stop(self, timeout: float) -> None:
         """Deliver what is queued within ``timeout`` seconds, then release resources."""
