@@ -11,37 +11,40 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 import structlog
 import uvloop
+from starlette.routing import BaseRoute
 
-from face01d.capture.frame import Frame
 from face01d.config.models import CameraConfig, CameraKind, Config
 from face01d.errors import ExitCode, Face01dError
-from face01d.events.model import Event, EventType
 from face01d.gallery.model import Gallery
 from face01d.http import HttpServer, Readiness, make_app
+from face01d.enrollment.routes import EnrollmentApi, enrollment_routes
+from face01d.enrollment.unknown import UnknownCrops
+from face01d.gallery.watch import watch_gallery
+from face01d.liveview import LiveView, preview_routes
 from face01d.metrics import Figures, Metrics
 from face01d.recognition.keeper import GalleryKeeper
 from face01d.lock import InstanceLock, default_lock_dir, lock_path_for, usb_device_key
 from face01d.pipeline import CameraPipeline, Progress, analysis_stuck
 from face01d.recognition.recognizer import Recognizer
 from face01d.workers import VisionSettings, VisionWorkers, make_workers
+from face01d.shutdown import stage
 from face01d.sinks.base import Sink
+from face01d.sinks.factory import make_outputs
 from face01d.sinks.mqtt import MqttSink
-from face01d.sinks.snapshots import SnapshotWriter, encode_jpeg
-from face01d.sinks.stdout import StdoutSink
+from face01d.sinks.outputs import Outputs
+from face01d.sinks.snapshots import SnapshotWriter
 from face01d.systemd import SystemdNotifier
 
 log = structlog.get_logger(__name__)
 
 EXPIRE_INTERVAL_S = 1.0  # how often presence timeouts are checked
 STATUS_INTERVAL_S = 30.0  # status log / systemd STATUS when no watchdog asks for more
-SNAPSHOT_PUBLISH_TASK = "snapshot-publish"
-INNER_TIMEOUT_SHARE = 0.9  # of shutdown_timeout_s, for each sink's own stop()
 GALLERY_PROGRESS_GRACE_US = 60_000_000  # each gallery image extends systemd's start timeout by this
 
 
@@ -67,20 +70,20 @@ class Daemon:
         settings = VisionSettings(config.detector, config.gallery.landmarks, config.gallery.jitters)
         self._workers: VisionWorkers = make_workers(config.workers, settings)
         self._pipelines: list[CameraPipeline] = []
-        self._sinks: list[Sink] = []
-        self._mqtt: MqttSink | None = None
-        self._snapshots: SnapshotWriter | None = None
+        self._outputs = Outputs([])  # replaced once the gallery's people are known
+        self._mqtt: MqttSink | None = None  # read for the metrics only
+        self._snapshots: SnapshotWriter | None = None  # read for the metrics only
         self._recognizer: Recognizer | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._camera_tasks: list[asyncio.Task[None]] = []
         self._gallery = GalleryKeeper(config.gallery, self._gallery_progress)
         self._fatal: ExitCode | None = None
         self._progress: dict[str, Progress] = {}  # each camera's at the last watchdog check
-        self._publishing: set[str] = set()  # cameras with a snapshot publish in flight
-        self._publish_dropped = 0
         self._metrics = Metrics(self._figures)
         self._readiness = Readiness()
         self._http: HttpServer | None = None
+        self._live_view = self._make_live_view()  # before the server: its routes are the server's
+        self._enrollment = self._make_enrollment_api()
 
     async def run(self) -> int:
         self._acquire_locks()
@@ -124,7 +127,7 @@ class Daemon:
         await self._start_http()  # first: /healthz answers and /readyz says why not yet
         gallery, _ = await asyncio.gather(self._gallery.load(), self._workers.start())  # both take seconds
         self._recognizer = Recognizer(self.config.detector, self.config.gallery, gallery)
-        await self._start_sinks()
+        await self._start_outputs()
         cameras = [camera for camera in self.config.cameras if camera.enabled]
         self._pipelines = [self._pipeline(camera) for camera in cameras]
         self.notifier.notify(READY=1, STATUS=f"watching {len(cameras)} camera(s)")
@@ -135,7 +138,8 @@ class Daemon:
         http = self.config.http
         if http.enabled:
             token = http.token.get_secret_value() if http.token is not None else None
-            self._http = HttpServer(make_app(self._metrics, self._readiness, token), http.host, http.port)
+            app = make_app(self._metrics, self._readiness, token, extra=self._extra_routes())
+            self._http = HttpServer(app, http.host, http.port)
             await self._http.start()
 
     def _figures(self) -> Figures:
@@ -155,23 +159,42 @@ class Daemon:
             raise StartupAbandoned("stop requested while the gallery was being encoded")
         self.notifier.notify(EXTEND_TIMEOUT_USEC=GALLERY_PROGRESS_GRACE_US, STATUS=f"encoding gallery {done}/{total}")
 
-    async def _start_sinks(self) -> None:
-        if self._stdout_events:
-            self._sinks.append(StdoutSink())
-        if self.config.snapshots.enabled:
-            self._snapshots = SnapshotWriter(self.config.snapshots)
-            await self._snapshots.start()
-        if self.config.mqtt.enabled:
-            self._mqtt = MqttSink(
-                self.config.mqtt,
-                self.config.daemon.node_id,
-                cameras=[camera.name for camera in self.config.cameras if camera.enabled],
-                people=list(self._recognizer.gallery.people) if self._recognizer else [],
-                presence_expire_s=self.config.events.presence_timeout_s,
-            )
-            self._sinks.append(self._mqtt)
-        for sink in self._sinks:
-            await sink.start()
+    async def _start_outputs(self) -> None:
+        assert self._recognizer is not None
+        built = make_outputs(self.config, self._recognizer.gallery.people, self._metrics,
+                             stdout_events=self._stdout_events, extra=self._extra_sinks())
+        self._outputs, self._mqtt, self._snapshots = built.outputs, built.mqtt, built.snapshots
+        await self._outputs.start()
+
+    def _extra_sinks(self) -> list[Sink]:
+        """Outputs of other stages: the live view, the unknown-face crops."""
+        sinks: list[Sink] = [self._live_view] if self._live_view is not None else []
+        if self.config.enrollment.keep_unknown:
+            sinks.append(UnknownCrops.from_config(self.config))
+        return sinks
+
+    def _extra_routes(self) -> list[BaseRoute]:
+        """Routes of other stages on the HTTP server, behind its token."""
+        routes = preview_routes(self._live_view) if self._live_view is not None else []
+        return routes + (enrollment_routes(self._enrollment) if self._enrollment is not None else [])
+
+    def _make_enrollment_api(self) -> EnrollmentApi | None:
+        if not self.config.http.enabled:
+            return None
+        return EnrollmentApi(self._workers, lambda: self._recognizer, self.config.gallery,
+                             self.config.enrollment.max_upload_mb, self._reload_now)
+
+    def _make_live_view(self) -> LiveView | None:
+        if not self.config.preview.enabled:
+            return None
+        return LiveView(self.config.preview, self._camera_names(), self._thumbnail)
+
+    def _camera_names(self) -> list[str]:
+        return [camera.name for camera in self.config.cameras if camera.enabled]
+
+    def _thumbnail(self, name: str) -> Path | None:
+        """A person's ``NAME_default`` image, from the gallery loaded now (called from render threads)."""
+        return self._recognizer.gallery.display_images.get(name) if self._recognizer is not None else None
 
     def _pipeline(self, camera: CameraConfig) -> CameraPipeline:
         assert self._recognizer is not None
@@ -180,9 +203,7 @@ class Daemon:
             config=self.config,
             recognizer=self._recognizer,
             workers=self._workers,
-            dispatch=self._dispatch,
-            on_status=self._camera_status,
-            on_presence=self._refresh_presence if self._mqtt is not None else None,
+            outputs=self._outputs,
         )
 
     def _install_signal_handlers(self) -> None:
@@ -206,11 +227,15 @@ class Daemon:
             return
         self._spawn(self._gallery.reload(self._install_gallery), "reload-gallery")
 
+    async def _reload_now(self) -> None:
+        """For ``POST``/``DELETE /gallery``: answered once the new gallery is installed."""
+        if self._recognizer is not None:  # still loading: the first load reads the folder anyway
+            await self._gallery.reload(self._install_gallery)
+
     def _install_gallery(self, gallery: Gallery) -> None:
         assert self._recognizer is not None
         self._recognizer.replace_gallery(gallery)
-        if self._mqtt is not None:
-            self._mqtt.update_people(list(gallery.people))
+        self._outputs.people_changed(list(gallery.people))
 
     async def _wait_until_done(self) -> None:
         cameras = [asyncio.create_task(p.run(), name=f"camera:{p.name}") for p in self._pipelines]
@@ -218,9 +243,11 @@ class Daemon:
             task.add_done_callback(self._task_ended)
         self._camera_tasks = cameras
         self._spawn(self._expire_loop(), "expire")
+        if self.config.enrollment.watch_gallery:  # a gallery edited by hand or by `face01d gallery add`
+            self._spawn(watch_gallery(self.config.gallery.path, self.request_reload, self.stopping), "watch-gallery")
         self._spawn(self._status_loop(), "status")
-        if self._mqtt is not None and self.config.http.stats_interval_s > 0:
-            self._spawn(self._stats_loop(self._mqtt, self.config.http.stats_interval_s), "stats")
+        if self.config.http.stats_interval_s > 0:
+            self._spawn(self._stats_loop(self.config.http.stats_interval_s), "stats")
         if not self.stopping.is_set():  # a stop asked for during start-up is not undone
             self._readiness.set_ready()
         stop = asyncio.create_task(self.stopping.wait())
@@ -272,12 +299,12 @@ class Daemon:
                 last_status = time.monotonic()
             await asyncio.sleep(interval)
 
-    async def _stats_loop(self, mqtt: MqttSink, interval: float) -> None:
-        """The /metrics figures as one JSON message on MQTT."""
+    async def _stats_loop(self, interval: float) -> None:
+        """The /metrics figures as one JSON message (MQTT publishes it on ``<prefix>/<node>/stats``)."""
         while True:
             await asyncio.sleep(interval)
             try:
-                mqtt.publish_stats(self._metrics.payload())
+                self._outputs.stats(self._metrics.payload())
             except Exception:  # one bad reading must not end the stats for good
                 log.exception("stats publish failed")
 
@@ -299,97 +326,27 @@ class Daemon:
                          f"{stats['frames_dropped']} dropped")
         return "; ".join(parts) or "no cameras"
 
-    def _camera_status(self, camera: str, online: bool) -> None:
-        if self._mqtt is not None:
-            self._mqtt.set_camera_status(camera, online)
-
-    def _refresh_presence(self, camera: str, present: frozenset[str]) -> None:
-        assert self._mqtt is not None
-        for name in present:
-            self._mqtt.set_presence(camera, name, True)  # the sink rate-limits repeats
-
-    def _dispatch(self, event: Event, frame: Frame | None) -> None:
-        """Hand one event to every output; never blocks (each sink queues)."""
-        if self._snapshots is not None and frame is not None and event.box is not None:
-            event = event.with_snapshot(self._snapshots.submit(event, frame.image))
-        self._metrics.event(event)
-        log.info("event", event_id=event.id, type=event.type.value, camera=event.camera, name=event.name,
-                 distance=event.distance, track=event.track_id, votes=event.votes, latency_ms=event.latency_ms,
-                 snapshot=event.snapshot)
-        for sink in self._sinks:
-            sink.publish_event(event)
-        if self._mqtt is not None:
-            self._publish_presence(event, frame)
-
-    def _publish_presence(self, event: Event, frame: Frame | None) -> None:
-        assert self._mqtt is not None
-        if event.type is EventType.LEFT:  # ON comes from _refresh_presence, after every frame
-            self._mqtt.set_presence(event.camera, event.name, False)
-        if self.config.mqtt.publish_snapshots and frame is not None:
-            if event.camera in self._publishing:  # one frame per camera in flight: a burst cannot pile up frames
-                self._publish_dropped += 1
-                log.debug("snapshot publish dropped: one is in flight", camera=event.camera,
-                          dropped=self._publish_dropped)
-                return
-            self._publishing.add(event.camera)
-            self._spawn(self._publish_snapshot(event.camera, frame), SNAPSHOT_PUBLISH_TASK)
-
-    async def _publish_snapshot(self, camera: str, frame: Frame) -> None:
-        try:
-            jpeg = await asyncio.to_thread(encode_jpeg, frame.image, self.config.snapshots.jpeg_quality)
-            if self._mqtt is not None:
-                self._mqtt.publish_snapshot(camera, jpeg)
-        finally:
-            self._publishing.discard(camera)
-
     # --- shutdown -----------------------------------------------------------------
 
     async def _shutdown(self) -> None:
         if not self.stopping.is_set():  # else request_stop said why
             self._readiness.set_stopping()
         timeout = self.config.daemon.shutdown_timeout_s
-        await self._stage("capture", self._stop_cameras(), timeout)
-        await self._stage("snapshot publishing", self._finish_snapshot_publishing(), timeout)
+        await stage("capture", self._stop_cameras(), timeout)
         for task in list(self._background):
             task.cancel()
-        self._clear_presence()
-        inner = timeout * INNER_TIMEOUT_SHARE  # a sink's own deadline comes before the stage's
-        for sink in self._sinks:
-            await self._stage(type(sink).__name__, sink.stop(inner), timeout)
-        if self._snapshots is not None:
-            await self._stage("snapshots", self._snapshots.stop(inner), timeout)
-        await self._stage("workers", self._workers.stop(), timeout)
+        await self._outputs.stop(timeout)  # each output within its own timeout
+        await stage("workers", self._workers.stop(), timeout)
         if self._http is not None:  # last: /readyz says "stopping" all through the shutdown
-            await self._stage("http", self._http.stop(inner), timeout)
+            await stage("http", self._http.stop(timeout * 0.9), timeout)
+        if self._enrollment is not None:
+            self._enrollment.close()
         self._gallery.close()
         for pipeline in self._pipelines:
             log.info("camera report", camera=pipeline.name, **pipeline.stats())
-        log.info("stopped", node=self.config.daemon.node_id, snapshot_publish_dropped=self._publish_dropped,
+        log.info("stopped", node=self.config.daemon.node_id,
                  snapshots=self._snapshots.stats if self._snapshots is not None else None)
-
-    async def _finish_snapshot_publishing(self) -> None:
-        """Snapshots being encoded for MQTT are events already accepted: let them out."""
-        pending = [task for task in self._background if task.get_name() == SNAPSHOT_PUBLISH_TASK]
-        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _stop_cameras(self) -> None:
         await asyncio.gather(*(pipeline.stop_capture() for pipeline in self._pipelines))
         await asyncio.gather(*self._camera_tasks, return_exceptions=True)
-
-    def _clear_presence(self) -> None:
-        """Retained ON topics must not outlive the daemon that vouched for them."""
-        if self._mqtt is None:
-            return
-        for pipeline in self._pipelines:
-            for name in pipeline.presence.present:
-                self._mqtt.set_presence(pipeline.name, name, False)
-
-    @staticmethod
-    async def _stage(name: str, coroutine: Awaitable[None], timeout: float) -> None:
-        try:
-            async with asyncio.timeout(timeout):  # not wait_for: 3.11's can swallow a cancellation
-                await coroutine
-        except TimeoutError:
-            log.warning("shutdown stage timed out", stage=name, timeout_s=timeout)
-        except Exception:
-            log.exception("shutdown stage failed", stage=name)

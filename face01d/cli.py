@@ -190,6 +190,76 @@ def gallery_check(ctx: click.Context, directory: Path) -> None:
     click.echo("gallery ok")
 
 
+def _edited_gallery(ctx: click.Context, gallery_dir: Path | None, config_path: Path | None) -> tuple[Any, Any]:
+    """(GalleryConfig, Config) for an edit: ``--gallery`` wins over the config's ``[gallery] path``;
+    without either, ./config.toml when there is one."""
+    from face01d.config.loader import load_config
+    from face01d.config.models import LogFormat
+    from face01d.log import configure_logging
+
+    configure_logging(ctx.obj["log_level"] or "warning", LogFormat.AUTO, all_to_stderr=True)
+    if config_path is None and gallery_dir is None and not DEFAULT_CONFIG.is_file():
+        _fail(f"give --gallery DIR or -c CONFIG (no {DEFAULT_CONFIG} here)", ExitCode.USAGE)
+    config = load_config(config_path or (DEFAULT_CONFIG if gallery_dir is None else None))
+    gallery_config = config.gallery if gallery_dir is None else config.gallery.model_copy(update={"path": gallery_dir})
+    return gallery_config, config
+
+
+def _gallery_edit_options(command: F) -> F:
+    command = click.option("--gallery", "gallery_dir", type=click.Path(path_type=Path),
+                           help="Gallery folder (default: [gallery] path of the config).")(command)
+    return _config_option(default=None)(command)
+
+
+@gallery.command("add")
+@click.argument("name")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_gallery_edit_options
+@click.pass_context
+@reports_errors
+def gallery_add(ctx: click.Context, name: str, images: tuple[Path, ...], gallery_dir: Path | None,
+                config_path: Path | None) -> None:
+    """Add IMAGES (one face each) as NAME; prints each file written. A watching daemon reloads."""
+    from face01d.enrollment.gallery_edit import add_images
+
+    gallery_config, _ = _edited_gallery(ctx, gallery_dir, config_path)
+    for path in add_images(gallery_config, name, images):
+        click.echo(str(path))
+
+
+@gallery.command("promote")
+@click.argument("event_id")
+@click.argument("name")
+@_gallery_edit_options
+@click.option("--unknown-dir", type=click.Path(path_type=Path),
+              help="Where unknown faces are kept (default: [enrollment] unknown_dir).")
+@click.pass_context
+@reports_errors
+def gallery_promote(ctx: click.Context, event_id: str, name: str, gallery_dir: Path | None,
+                    config_path: Path | None, unknown_dir: Path | None) -> None:
+    """Add the unknown face of EVENT_ID (or a unique prefix of it) as NAME."""
+    from face01d.enrollment.gallery_edit import promote
+    from face01d.enrollment.unknown import unknown_dir as configured_unknown_dir
+
+    gallery_config, config = _edited_gallery(ctx, gallery_dir, config_path)
+    for path in promote(gallery_config, unknown_dir or configured_unknown_dir(config), event_id, name):
+        click.echo(str(path))
+
+
+@gallery.command("remove")
+@click.argument("name")
+@_gallery_edit_options
+@click.pass_context
+@reports_errors
+def gallery_remove(ctx: click.Context, name: str, gallery_dir: Path | None, config_path: Path | None) -> None:
+    """Delete every image of NAME from the gallery; prints each file removed."""
+    from face01d.enrollment.gallery_edit import remove_person
+
+    gallery_config, _ = _edited_gallery(ctx, gallery_dir, config_path)
+    for path in remove_person(gallery_config, name):
+        click.echo(str(path))
+
+
 @cli.command("check")
 @reports_errors
 def self_check() -> None:
@@ -223,6 +293,27 @@ def config_check(config_path: Path) -> None:
     if problem is not None:  # a partial config may be checked; `run` refuses it (exit 3)
         click.echo(f"face01d: WARNING: {config_path}: cameras: {problem}; `face01d run` will refuse this config",
                    err=True)
+
+
+@cli.command()
+@click.argument("events", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("timeline.png"),
+              show_default=True, help="PNG to write.")
+@click.pass_context
+@reports_errors
+def report(ctx: click.Context, events: Path, out: Path) -> None:
+    """Draw who was seen on which camera when, from `run --stdout` or `mosquitto_sub -v` lines."""
+    from face01d.config.models import LogFormat
+    from face01d.log import configure_logging
+    from face01d.report import write_report
+
+    configure_logging(ctx.obj["log_level"] or "warning", LogFormat.AUTO, all_to_stderr=True)
+    timeline = write_report(events, out)
+    if timeline.skipped:
+        click.echo(f"face01d: {events}: {timeline.skipped} lines were not face01d events (left out)", err=True)
+    people = len({bar.name for bar in timeline.bars})
+    click.echo(f"{out}: {len(timeline.rows())} rows, {people} people, {len(timeline.bars)} stays, "
+               f"{len(timeline.unknown)} unknown faces")
 
 
 def main() -> None:

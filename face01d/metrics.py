@@ -5,6 +5,11 @@ the gallery keep their own counters (``CameraPipeline.stats()``,
 ``MqttSink.stats``, ``SnapshotWriter.stats``), and a custom collector reads
 them at scrape time, so a scrape is exact and costs nothing between scrapes.
 The registry is private: no process-global state, several daemons (tests) side by side.
+
+Latency is shown twice: p50/p99 gauges of the recent window (what the status
+line shows), and ``face01d_stage_latency_seconds``, a histogram since start
+built from the counts that ``face01d.stats.Percentiles`` keeps, which
+Prometheus can rate, aggregate across cameras and take its own quantiles of.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from face01d.events.model import Event
+from face01d.stats import LatencyHistogram
 
 PREFIX = "face01d"
 FPS_WINDOW_S = 60.0  # analysed fps: averaged over about this long
@@ -30,7 +37,12 @@ CAMERA_COUNTERS = {  # pipeline.stats() key → (metric, help)
     "frames_skipped": ("frames_skipped", "Frames held back by frame_skip / fps_limit"),
     "analysis_failed": ("frames_failed", "Frames whose analysis failed"),
     "reconnects": ("reconnects", "Camera reconnections"),
+    "decoder_errors": ("decoder_errors", "FFmpeg decode errors seen while reading"),
+    "hung_reads": ("hung_reads", "Reads abandoned because they never returned"),
 }
+FRAME_TO_RESULT = "frame_to_result"  # the stage name of stats()["latency_ms"]: frame read → tracks updated
+FRAME_TO_EVENT = "frame_to_event"  # frame read → event dispatched, observed by Metrics.event
+MS_PER_S = 1000.0
 
 
 @dataclass(frozen=True)
@@ -72,12 +84,20 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._events = Counter(f"{PREFIX}_events", "Events dispatched", ["camera", "type"], registry=self.registry)
         self._event_counts: dict[str, int] = {}
+        self.event_latency: dict[str, LatencyHistogram] = {}  # camera → frame read → event dispatched
         self.registry.register(_FiguresCollector(self))
 
-    def event(self, event: Event) -> None:
-        """At dispatch: one event out."""
+    def event(self, event: Event, read_mono: float | None = None) -> None:
+        """At dispatch: one event out; ``read_mono`` is the ``time.monotonic()`` its deciding frame was read at.
+
+        The one latency a user feels (walk in → light on), which no stage timer
+        sees whole: it spans analysis, the decision and the dispatcher's queue.
+        """
         self._events.labels(camera=event.camera, type=event.type.value).inc()
         self._event_counts[event.type.value] = self._event_counts.get(event.type.value, 0) + 1
+        if read_mono is not None:
+            histogram = self.event_latency.setdefault(event.camera, LatencyHistogram())
+            histogram.add((time.monotonic() - read_mono) * MS_PER_S)
 
     def read(self) -> tuple[Figures, dict[str, float]]:
         """The figures now, with each camera's analysed fps."""
@@ -94,7 +114,8 @@ class Metrics:
         figures, fps = self.read()
         return {
             "at": time.time(),
-            "cameras": {name: {**stats, "analysed_fps": round(fps[name], 2)} for name, stats in figures.cameras.items()},
+            "cameras": {name: {**_without_histograms(stats), "analysed_fps": round(fps[name], 2)}
+                        for name, stats in figures.cameras.items()},
             "events": dict(self._event_counts),
             "mqtt": dict(figures.mqtt) if figures.mqtt is not None else None,
             "snapshots": dict(figures.snapshots) if figures.snapshots is not None else None,
@@ -112,6 +133,7 @@ class _FiguresCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         figures, fps = self._metrics.read()
         yield from _camera_metrics(figures.cameras, fps)
+        yield _histograms(figures.cameras, self._metrics.event_latency)
         yield from _output_metrics(figures)
 
 
@@ -142,12 +164,49 @@ def _latency(cameras: Mapping[str, Mapping[str, Any]]) -> Metric:
     family = GaugeMetricFamily(f"{PREFIX}_stage_latency_ms", "Recent latency per stage (window percentiles)",
                                labels=["camera", "stage", "quantile"])
     for camera, stats in cameras.items():
-        stages = {**(stats.get("stage_ms") or {}), "frame_to_result": stats.get("latency_ms")}
-        for stage, summary in stages.items():
+        for stage, summary in _stages(stats).items():
             if summary:
                 family.add_metric([camera, stage, "0.5"], summary["p50"])
                 family.add_metric([camera, stage, "0.99"], summary["p99"])
     return family
+
+
+def _stages(stats: Mapping[str, Any]) -> dict[str, Any]:
+    """Stage → ``Percentiles.summary()`` (None before its first sample) of one camera's stats."""
+    return {**(stats.get("stage_ms") or {}), FRAME_TO_RESULT: stats.get("latency_ms")}
+
+
+def _histograms(cameras: Mapping[str, Mapping[str, Any]], events: Mapping[str, LatencyHistogram]) -> Metric:
+    """Per camera and stage, since start, in seconds (Prometheus' unit), from the counts the stages keep."""
+    family = HistogramMetricFamily(f"{PREFIX}_stage_latency_seconds", "Latency per stage since start",
+                                   labels=["camera", "stage"])
+    for camera, stats in cameras.items():
+        for stage, summary in _stages(stats).items():
+            if summary and summary.get("histogram"):
+                _add_histogram(family, [camera, stage], summary["histogram"])
+    for camera, histogram in list(events.items()):  # a copy: a scrape may run beside the dispatcher
+        _add_histogram(family, [camera, FRAME_TO_EVENT], histogram.summary())
+    return family
+
+
+def _add_histogram(family: HistogramMetricFamily, labels: list[str], histogram: Mapping[str, Any]) -> None:
+    """One labelled histogram from ``LatencyHistogram.summary()`` (ms bounds → seconds)."""
+    bounds = [floatToGoString(bound / MS_PER_S) for bound in histogram["bounds_ms"]] + ["+Inf"]
+    buckets = [(bound, float(count)) for bound, count in zip(bounds, histogram["buckets"], strict=True)]
+    family.add_metric(labels, buckets, histogram["sum_ms"] / MS_PER_S)
+
+
+def _without_histograms(stats: Mapping[str, Any]) -> dict[str, Any]:
+    """A camera's stats as the JSON stats message has always shown them: p50/p99/n, no bucket counts."""
+    def trim(summary: Any) -> Any:
+        return {k: v for k, v in summary.items() if k != "histogram"} if isinstance(summary, Mapping) else summary
+
+    result = dict(stats)
+    if "latency_ms" in result:
+        result["latency_ms"] = trim(result["latency_ms"])
+    if isinstance(result.get("stage_ms"), Mapping):
+        result["stage_ms"] = {stage: trim(summary) for stage, summary in result["stage_ms"].items()}
+    return result
 
 
 def _output_metrics(figures: Figures) -> Iterator[Metric]:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -34,6 +35,7 @@ from face01d.events.presence import Presence, TrackEnd
 from face01d.faces import Identification
 from face01d.recognition.namer import TrackNamer
 from face01d.recognition.recognizer import Recognizer
+from face01d.sinks.base import TrackView
 from face01d.stats import Percentiles
 from face01d.tracking import FaceTracker, Track, TrackerUpdate
 from face01d.workers.base import VisionWorkers
@@ -42,9 +44,16 @@ log = structlog.get_logger(__name__)
 
 FAILURE_LOG_EVERY = 100  # while frames keep failing, log one failure in this many
 
-Dispatch = Callable[[Event, Frame | None], None]
-StatusCallback = Callable[[str, bool], None]
-PresenceCallback = Callable[[str, frozenset[str]], None]
+
+
+class CameraOutputs(Protocol):
+    """What a camera tells the outputs (``face01d.sinks.outputs.Outputs`` is the daemon's)."""
+
+    def event(self, event: Event, frame: Frame | None) -> None: ...
+    def camera_status(self, camera: str, online: bool) -> None: ...
+    def presence(self, camera: str, present: frozenset[str]) -> None: ...
+    def wants_frames(self, camera: str) -> bool: ...
+    def frame_analysed(self, camera: str, frame: Frame, tracks: Sequence[TrackView]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +93,11 @@ class CameraPipeline:
         config: Config,
         recognizer: Recognizer,
         workers: VisionWorkers,
-        dispatch: Dispatch,
-        on_status: StatusCallback | None = None,
-        on_presence: PresenceCallback | None = None,
+        outputs: CameraOutputs,
     ) -> None:
         self.config = camera
         self.slot = slot_for(camera)
-        self.camera = Camera(camera, self.slot, on_status)
+        self.camera = Camera(camera, self.slot, outputs.camera_status)
         self.tracker = FaceTracker(config.tracking, camera.name)
         self.presence = Presence(config.events, config.daemon.node_id, camera.name)
         self.analysed = 0
@@ -105,8 +112,7 @@ class CameraPipeline:
         self._since_detection = self._detect_every  # the first frame is detected
         self._set_area = camera.set_area or config.detector.set_area
         self._workers = workers
-        self._dispatch = dispatch
-        self._on_presence = on_presence
+        self._outputs = outputs
         self._capture: asyncio.Task[None] | None = None
         self._stop_requested = False
         self._failing_in_a_row = 0
@@ -134,7 +140,7 @@ class CameraPipeline:
         if ended_by_itself:  # end of a video file: nobody is seen any more
             self._end_tracks(self.tracker.end_all())
             for event in self.presence.flush():
-                self._dispatch(event, None)
+                self._outputs.event(event, None)
 
     async def _capture_then_close(self) -> None:
         try:
@@ -187,8 +193,9 @@ class CameraPipeline:
         self.namer.frame_done(frame, update.seen)
         if not self.slot.drop_stale:  # a file on its own timeline expires presence from its frames
             self._emit(self.presence.expire(frame.captured_at), None)
-        if self._on_presence is not None:  # retained presence expires unless refreshed
-            self._on_presence(self.name, self.presence.present)
+        self._outputs.presence(self.name, self.presence.present)
+        if self._outputs.wants_frames(self.name):  # a live view being watched: nobody else pays for this
+            self._outputs.frame_analysed(self.name, frame, self._track_views())
 
     async def _detect(self, frame: Frame) -> TrackerUpdate:
         started = time.monotonic()
@@ -197,6 +204,11 @@ class CameraPipeline:
         self.detect_ms.add(seconds * 1000.0)
         self._adapt_cadence(seconds)
         return self.tracker.update(detections, frame.captured_at, frame.index, frame.read_mono)
+
+    def _track_views(self) -> list[TrackView]:
+        """Confirmed tracks with their current box and verdict, for drawing."""
+        return [TrackView(track.id, track.box, *self.namer.verdict_of(track.id))
+                for track in self.tracker.tracks if track.confirmed]
 
     def _announce(self, who: Identification, frame: Frame) -> None:
         self._emit(self.presence.identified(who), frame)
@@ -210,7 +222,7 @@ class CameraPipeline:
     def _emit(self, events: list[Event], frame: Frame | None) -> None:
         for event in events:
             # a "left" is about a face no longer in this frame: no snapshot of it
-            self._dispatch(event, None if event.type is EventType.LEFT else frame)
+            self._outputs.event(event, None if event.type is EventType.LEFT else frame)
 
     # --- frame_skip = "auto" ----------------------------------------------------
 

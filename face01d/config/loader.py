@@ -203,6 +203,10 @@ def _resolve_paths(config: Config, base_dir: Path, where: Where) -> Config:
                     "outbox_path": absolute(mqtt.outbox_path, ["mqtt", "outbox_path"]),
                 }
             ),
+            "preview": config.preview.model_copy(update={"font": absolute(config.preview.font, ["preview", "font"])}),
+            "enrollment": config.enrollment.model_copy(
+                update={"unknown_dir": absolute(config.enrollment.unknown_dir, ["enrollment", "unknown_dir"])}
+            ),
             "cameras": cameras,
         }
     )

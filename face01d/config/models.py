@@ -313,7 +313,7 @@ class PreviewConfig(Section):
     """The live view: an MJPEG stream per camera on the HTTP server, drawn only while somebody watches."""
 
     enabled: bool = False  # needs [http] enabled; the server's token guards it
-    fps: Annotated[float, Field(gt=0, le=30)] = 5.0  # at most this many pictures a second per viewer
+    fps: Annotated[float, Field(gt=0, le=30)] = 5.0  # pictures a second at most, per camera (its viewers share them)
     width: Annotated[int, Field(ge=0)] = 960  # pictures are scaled down to this width; 0: the camera's own
     jpeg_quality: Annotated[int, Field(ge=1, le=100)] = 70
     max_viewers: Annotated[int, Field(ge=1)] = 4  # per camera; beyond, 503
@@ -360,6 +360,12 @@ class Config(Section):
     http: HttpConfig = HttpConfig()
     preview: PreviewConfig = PreviewConfig()
     enrollment: EnrollmentConfig = EnrollmentConfig()
+
+    @model_validator(mode="after")
+    def _preview_needs_the_server(self) -> Config:
+        if self.preview.enabled and not self.http.enabled:
+            raise ValueError("[preview] enabled needs the HTTP server: set [http] enabled = true")
+        return self
 
     @field_validator("cameras")
     @classmethod

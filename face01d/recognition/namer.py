@@ -20,7 +20,7 @@ import numpy as np
 import structlog
 
 from face01d.config.models import TrackingConfig
-from face01d.faces import Identification
+from face01d.faces import UNKNOWN, Identification
 from face01d.recognition.decision import TrackState
 from face01d.recognition.identity import TrackIdentity, gates_from, policy_from
 from face01d.recognition.recognizer import Recognizer
@@ -78,6 +78,14 @@ class TrackNamer(Generic[P]):
         if identity is None or identity.verdict.state is not TrackState.KNOWN:
             return None
         return identity.verdict.name
+
+    def verdict_of(self, track_id: str) -> tuple[str | None, float | None]:
+        """A track's name and percentage now: (None, None) while undecided, UNKNOWN for a stranger."""
+        identity = self._identities.get(track_id)
+        if identity is None or identity.verdict.state is TrackState.PENDING:
+            return None, None
+        verdict = identity.verdict
+        return (verdict.name, verdict.percentage) if verdict.known else (UNKNOWN, None)
 
     def frame_done(self, frame: P, seen: list[Track]) -> None:
         """After each frame: decide overdue tracks, and look again at those detected in it that want it."""

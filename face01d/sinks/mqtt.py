@@ -29,7 +29,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aiomqtt
@@ -38,11 +38,14 @@ import structlog
 from face01d.backoff import full_jitter
 from face01d.config.models import MqttConfig
 from face01d.events.model import Event, EventType
+from face01d.capture.frame import Frame
+from face01d.sinks.base import Sink
 from face01d.sinks.delivery import POISON_ATTEMPTS, EventDelivery
 from face01d.sinks.discovery import DiscoveryContext, all_configs
 from face01d.sinks.link import is_auth_refusal, load_password
 from face01d.sinks.messages import Message, reason, to_json
 from face01d.sinks.outbox import default_outbox_path
+from face01d.sinks.presence_topics import PresenceTopics
 from face01d.sinks.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -53,11 +56,10 @@ RECONNECT_MAX_S = 60.0
 AUTH_RETRY_S = 300.0  # bad credentials: retry this rarely, do not hammer the broker
 CLIENT_TIMEOUT_S = 10.0  # one publish / CONNACK wait
 STOP_FLUSH_FRACTION = 0.6  # share of stop()'s timeout spent flushing events
-PRESENCE_REFRESH_FRACTION = 1 / 3  # a repeated ON is re-sent after this share of its expiry
 TRIGGER_LIFE_S = 30.0  # a device trigger not delivered by then is dropped: "just recognised" goes stale
 
 
-class MqttSink:
+class MqttSink(Sink):
     """Publishes face01d's events and state to one MQTT broker."""
 
     def __init__(
@@ -76,13 +78,11 @@ class MqttSink:
         )
         self._cameras = list(cameras)
         self._people = list(people)
-        self._presence_expire_s = presence_expire_s
         self._client_id = config.client_id or f"face01d-{node_id}"
         self._password: str | None = None
         self._pending: dict[str, Message] = {}  # retained state not yet sent, latest wins
         self._camera_online: dict[str, bool] = {}
-        self._presence_fresh_until: dict[str, float] = {}  # monotonic time a repeated ON waits for
-        self._presence_on_until: dict[str, float] = {}  # monotonic expiry of the ON last said, per topic
+        self._presence = PresenceTopics(self._topics, presence_expire_s, config.qos)
         self._last_recognized: dict[str, Message] = {}  # per camera, retained
         self._state_attempts: dict[str, tuple[Message, int]] = {}  # per topic: the message tried, how often
         self._discovery_topics: set[str] = set()
@@ -128,16 +128,32 @@ class MqttSink:
         await self._delivery.open()
         self._task = asyncio.create_task(self._run(), name="mqtt-sink")
 
-    def publish_event(self, event: Event) -> None:
+    def publish_event(self, event: Event, frame: Frame | None = None) -> None:
         """Accept an event: serialised now, committed to the outbox by the writer task.
 
         An event that cannot be serialised is logged and counted, never queued.
+        A recognition also updates the "last recognised" state and fires the
+        device trigger; a ``left`` turns the person's presence OFF.
         """
         self._delivery.accept(event)
         if event.type is EventType.RECOGNIZED:
             self._announce(event)
+        elif event.type is EventType.LEFT:
+            self.set_presence(event.camera, event.name, False)
 
-    def publish_stats(self, payload: dict[str, object]) -> None:
+    def camera_status(self, camera: str, online: bool) -> None:
+        self.set_camera_status(camera, online)
+
+    def presence(self, camera: str, present: frozenset[str]) -> None:
+        """ON for who is present, after every frame: retained presence expires unless refreshed
+        (``set_presence`` rate-limits the repeats). OFF comes with ``left``."""
+        for name in present:
+            self.set_presence(camera, name, True)
+
+    def people_changed(self, people: Sequence[str]) -> None:
+        self.update_people(people)
+
+    def publish_stats(self, payload: Mapping[str, object]) -> None:
         """Counters as JSON on ``<prefix>/<node>/stats``: QoS 0, not retained, latest wins."""
         self._put_state(Message(self._topics.stats, json.dumps(payload).encode("utf-8"), 0, False))
 
@@ -149,24 +165,9 @@ class MqttSink:
         self._put_state(self._camera_message(camera, online))
 
     def set_presence(self, camera: str, name: str, present: bool) -> None:
-        """Retained ``ON`` / ``OFF``; ON expires so no old sighting is replayed as fresh.
-
-        Call it with ``True`` on every sighting: a repeated ON is only sent
-        again once a fraction of its life has passed, which keeps the broker's
-        copy (and Home Assistant's ``expire_after``) alive without flooding.
-        """
-        topic = self._topics.person(camera, name)
-        now = time.monotonic()
-        if present and now < self._presence_fresh_until.get(topic, -math.inf):
-            return
-        refresh = self._presence_expire_s * PRESENCE_REFRESH_FRACTION
-        self._presence_fresh_until[topic] = now + refresh if present else -math.inf
-        expires_at = now + self._presence_expire_s if present else None
-        if expires_at is None:
-            self._presence_on_until.pop(topic, None)
-        else:
-            self._presence_on_until[topic] = expires_at
-        self._put_state(Message(topic, b"ON" if present else b"OFF", self._config.qos, True, expires_at))
+        """Retained ``ON`` / ``OFF``; call it with ``True`` on every sighting (see ``PresenceTopics``)."""
+        if (message := self._presence.say(camera, name, present, time.monotonic())) is not None:
+            self._put_state(message)
 
     def publish_snapshot(self, camera: str, jpeg: bytes) -> None:
         """The latest JPEG of a camera (not retained); ignored unless configured."""
@@ -189,17 +190,17 @@ class MqttSink:
             self._discovery_topics = set(configs)
         for camera in self._cameras:
             for name in gone:
-                topic = self._topics.person(camera, name)
-                self._presence_on_until.pop(topic, None)
-                self._put_state(Message(topic, b"", 1, True))  # an empty retained message removes it
+                self._put_state(self._presence.remove(camera, name))
             for name in joined:
-                self._put_state(self._presence_message(camera, name))
+                self._put_state(self._presence.current(camera, name, time.monotonic()))
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """Commit accepted events, flush to the broker, say ``offline`` and disconnect,
+        """Turn presence OFF, commit accepted events, flush to the broker, say ``offline`` and disconnect,
         within ``timeout``. What the broker has not acknowledged stays in the outbox."""
         if self._task is None or not self._delivery.running:
             return
+        for message in self._presence.clear():
+            self._put_state(message)
         loop = asyncio.get_running_loop()
         self._flush_deadline = loop.time() + timeout * STOP_FLUSH_FRACTION
         self._stop_requested.set()
@@ -221,14 +222,6 @@ class MqttSink:
     def _camera_message(self, camera: str, online: bool) -> Message:
         payload = b"online" if online else b"offline"
         return Message(self._topics.camera_status(camera), payload, self._config.qos, True)
-
-    def _presence_message(self, camera: str, name: str) -> Message:
-        """The current presence: ON with what is left of its expiry, else OFF."""
-        topic = self._topics.person(camera, name)
-        on_until = self._presence_on_until.get(topic, -math.inf)
-        if on_until > time.monotonic():
-            return Message(topic, b"ON", self._config.qos, True, on_until)
-        return Message(topic, b"OFF", self._config.qos, True)
 
     def _announce(self, event: Event) -> None:
         """A recognition: the retained "last recognised" state and the device trigger."""
@@ -261,7 +254,8 @@ class MqttSink:
             messages |= discovery
         state = [self._camera_message(camera, online) for camera, online in self._camera_online.items()]
         state += self._last_recognized.values()
-        state += [self._presence_message(camera, name) for camera in self._cameras for name in self._people]
+        now = time.monotonic()
+        state += [self._presence.current(camera, name, now) for camera in self._cameras for name in self._people]
         return messages | {message.topic: message for message in state}
 
     def _say_state_again(self) -> None:

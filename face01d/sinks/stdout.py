@@ -24,7 +24,9 @@ from typing import IO
 
 import structlog
 
+from face01d.capture.frame import Frame
 from face01d.events.model import Event
+from face01d.sinks.base import Sink
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +68,7 @@ def silence(stream: IO[str]) -> None:
         pass  # no descriptor (e.g. StringIO): nothing will flush at exit
 
 
-class StdoutSink:
+class StdoutSink(Sink):
     """A ``Sink`` that writes JSON lines to ``stream`` (default: ``sys.stdout``)."""
 
     def __init__(self, stream: IO[str] | None = None, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
@@ -90,7 +92,7 @@ class StdoutSink:
         self._thread = threading.Thread(target=self._run, name="stdout-sink", daemon=True)
         self._thread.start()
 
-    def publish_event(self, event: Event) -> None:
+    def publish_event(self, event: Event, frame: Frame | None = None) -> None:
         """Queue ``event``; a full queue, a closed pipe or a stopped sink drops it (counted)."""
         if self._stopping or self._broken or self._queue.qsize() >= self._limit:
             self._count("dropped")

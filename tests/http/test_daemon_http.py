@@ -7,10 +7,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from face01d.app import Daemon
 from face01d.config.models import (Config, DaemonConfig, DetectorConfig, GalleryConfig, HttpConfig, MqttConfig,
                                    SnapshotConfig, WorkersConfig)
+from face01d.sinks.base import Sink
+from face01d.sinks.outputs import Outputs
 
 
 async def wait_for(condition, timeout: float = 60.0) -> None:
@@ -46,8 +49,8 @@ async def test_the_daemon_serves_health_and_metrics_until_it_stops(data, tmp_pat
             await client.get("/healthz")
 
 
-class StatsRecorder:
-    """Stands for MqttSink's ``publish_stats``: keeps what it was given."""
+class StatsRecorder(Sink):
+    """An output that keeps the stats payloads it was given (MqttSink publishes them)."""
 
     def __init__(self) -> None:
         self.payloads: list[dict] = []
@@ -59,7 +62,8 @@ class StatsRecorder:
 async def test_the_stats_loop_publishes_the_metrics_payload() -> None:
     daemon = Daemon(Config(mqtt=MqttConfig(enabled=False)), None, once=False, stdout_events=False)
     recorder = StatsRecorder()
-    loop = asyncio.create_task(daemon._stats_loop(recorder, 0.01))  # type: ignore[arg-type]
+    daemon._outputs = Outputs([recorder])
+    loop = asyncio.create_task(daemon._stats_loop(0.01))
     try:
         await wait_for(lambda: len(recorder.payloads) >= 2, 5)
     finally:
@@ -67,8 +71,8 @@ async def test_the_stats_loop_publishes_the_metrics_payload() -> None:
     assert set(recorder.payloads[0]) == {"at", "cameras", "events", "mqtt", "snapshots", "gallery"}
 
 
-class FailingStats:
-    """A sink whose stats publishing breaks every time."""
+class FailingStats(Sink):
+    """An output whose stats publishing breaks every time."""
 
     calls = 0
 
@@ -77,10 +81,14 @@ class FailingStats:
         raise RuntimeError("broken")
 
 
-async def test_a_failing_stats_publish_is_logged_and_the_loop_keeps_running() -> None:
+async def test_a_failing_stats_output_is_logged_once_and_the_others_still_get_their_stats() -> None:
     daemon = Daemon(Config(mqtt=MqttConfig(enabled=False)), None, once=False, stdout_events=False)
-    sink = FailingStats()
-    loop = asyncio.create_task(daemon._stats_loop(sink, 0.01))  # type: ignore[arg-type]
-    await wait_for(lambda: sink.calls >= 2, 5)
+    failing, recorder = FailingStats(), StatsRecorder()
+    daemon._outputs = Outputs([failing, recorder])
+    with capture_logs() as logs:
+        loop = asyncio.create_task(daemon._stats_loop(0.01))
+        await wait_for(lambda: failing.calls >= 3, 5)
     assert not loop.done()
     loop.cancel()
+    assert len(recorder.payloads) >= 3 and daemon._outputs.failures >= 3
+    assert [entry["output"] for entry in logs if entry["event"] == "output failed"] == ["FailingStats"]

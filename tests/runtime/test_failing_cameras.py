@@ -25,6 +25,9 @@ from face01d.events.model import Event, EventType
 from face01d.pipeline import CameraPipeline, Progress, analysis_stuck
 from face01d.recognition.recognizer import Recognizer, load_gallery
 from face01d.sinks.mqtt import MqttSink
+from face01d.sinks.mqtt_snapshots import MqttSnapshots
+from face01d.sinks.outputs import Outputs
+from support.recorder import recording
 from face01d.workers import ThreadWorkers, VisionSettings
 
 KIM_FRAMES = 272
@@ -55,19 +58,17 @@ async def run_pipeline(config: Config) -> tuple[CameraPipeline, list[Event], lis
     """The whole video through the real pipeline; its events, logs and camera statuses."""
     loaded, _ = await asyncio.to_thread(load_gallery, config.gallery)
     workers = ThreadWorkers(VisionSettings(config.detector), threads=2)
-    events: list[Event] = []
-    statuses: list[bool] = []
+    outputs, recorder = recording()
     pipeline = CameraPipeline(config.cameras[0], config=config,
                               recognizer=Recognizer(config.detector, config.gallery, loaded), workers=workers,
-                              dispatch=lambda event, frame: events.append(event),
-                              on_status=lambda name, online: statuses.append(online))
+                              outputs=outputs)
     await workers.start()
     try:
         with capture_logs() as logs:
             await asyncio.wait_for(pipeline.run(), 120)
     finally:
         await workers.stop()
-    return pipeline, events, logs, statuses
+    return pipeline, recorder.events, logs, recorder.statuses
 
 
 def once_exit_code(config: Config, pipeline: CameraPipeline) -> int:
@@ -147,7 +148,7 @@ async def test_a_hung_worker_pool_withholds_the_watchdog_and_names_the_camera(da
     workers.detect = detect_hangs  # type: ignore[method-assign]
     daemon = Daemon(config, None, once=False, stdout_events=False)
     pipeline = CameraPipeline(camera, config=config, recognizer=Recognizer(config.detector, gallery, loaded),
-                              workers=workers, dispatch=lambda event, frame: None)
+                              workers=workers, outputs=Outputs([]))
     daemon._pipelines = [pipeline]
     task = asyncio.create_task(pipeline.run())
     try:
@@ -168,18 +169,20 @@ async def test_a_hung_worker_pool_withholds_the_watchdog_and_names_the_camera(da
 
 
 async def test_snapshot_publishing_keeps_one_frame_in_flight_per_camera():
-    config = Config(mqtt=MqttConfig(publish_snapshots=True), snapshots={"enabled": False},
-                    cameras=[CameraConfig(name="a", source="a.mp4"), CameraConfig(name="b", source="b.mp4")])
-    daemon = Daemon(config, None, once=False, stdout_events=False)
-    daemon._mqtt = MqttSink(config.mqtt, "n", cameras=["a", "b"], people=["x"])
+    mqtt = MqttSink(MqttConfig(publish_snapshots=True), "n", cameras=["a", "b"], people=["x"])
+    publisher = MqttSnapshots(mqtt, jpeg_quality=90)
     image = np.zeros((1080, 1920, 3), np.uint8)
-    for camera in ["a"] * 50 + ["b"] * 50:
+
+    def recognized(camera: str) -> None:
         event = Event(type=EventType.RECOGNIZED, node="n", camera=camera, name="x", captured_at=time.time())
-        daemon._publish_presence(event, Frame(camera=camera, index=0, image=image, captured_at=time.time()))
-    pending = [task for task in daemon._background if task.get_name() == "snapshot-publish"]
-    assert len(pending) == 2 and daemon._publish_dropped == 98
-    await asyncio.gather(*pending)
-    event = Event(type=EventType.RECOGNIZED, node="n", camera="a", name="x", captured_at=time.time())
-    daemon._publish_presence(event, Frame(camera="a", index=1, image=image, captured_at=time.time()))
-    assert len([t for t in daemon._background if t.get_name() == "snapshot-publish"]) == 1  # free again
-    await asyncio.gather(*daemon._background)
+        publisher.publish_event(event, Frame(camera=camera, index=0, image=image, captured_at=time.time()))
+
+    for camera in ["a"] * 50 + ["b"] * 50:
+        recognized(camera)
+    pending = [task for task in asyncio.all_tasks() if task.get_name().startswith("snapshot-publish:")]
+    assert len(pending) == 2 and publisher.dropped == 98
+    await publisher.stop(10.0)
+    recognized("a")
+    assert [t for t in asyncio.all_tasks() if t.get_name() == "snapshot-publish:a"]  # free again
+    await publisher.stop(10.0)
+    assert mqtt.stats["queued"] == 0  # snapshots are state messages, never events in the outbox

@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from face01d.capture.frame import Frame
 from face01d.config.models import CameraConfig, Config, DetectorConfig, GalleryConfig, WorkersConfig
 from face01d.events.model import Event, EventType
 from face01d.pacing import cadence_for, frame_skip_for
 from face01d.pipeline import CameraPipeline
 from face01d.recognition.recognizer import Recognizer, load_gallery
+from face01d.sinks.outputs import Outputs
 from face01d.workers import ThreadWorkers, VisionSettings, make_workers
+from support.recorder import recording
 
 KIM = "金正恩"
 FIRST_SIGHT_LIMIT_S = 1.0  # first frame with his face → recognized, on the video's timeline
@@ -49,13 +50,10 @@ async def run_sample(video: Path, gallery: GalleryConfig, detector: str) -> tupl
     config = Config(gallery=gallery, detector=DetectorConfig(kind=detector, set_width=640), cameras=[camera])
     loaded, _report = await asyncio.to_thread(load_gallery, gallery)
     workers = ThreadWorkers(VisionSettings(config.detector), threads=2)
-    events: list[Event] = []
-
-    def collect(event: Event, frame: Frame | None) -> None:
-        events.append(event)
-
+    outputs, recorder = recording()
+    events = recorder.events
     pipeline = CameraPipeline(camera, config=config, recognizer=Recognizer(config.detector, gallery, loaded),
-                              workers=workers, dispatch=collect)
+                              workers=workers, outputs=outputs)
     first_face: list[float] = []
     update = pipeline.tracker.update
 
@@ -119,7 +117,7 @@ async def test_frame_skip_auto_thins_a_live_camera_that_analysis_cannot_keep_up_
     gallery = GalleryConfig(path=data.face01_gallery)
     loaded, _ = await asyncio.to_thread(load_gallery, gallery)
     pipeline = CameraPipeline(camera, config=config, recognizer=Recognizer(config.detector, gallery, loaded),
-                              workers=workers, dispatch=lambda event, frame: None)
+                              workers=workers, outputs=Outputs([]))
     await workers.start()
     task = asyncio.create_task(pipeline.run())
     await asyncio.sleep(5.0)
@@ -138,9 +136,10 @@ async def test_an_encoding_worker_killed_mid_look_costs_that_look_not_the_camera
                     workers=WorkersConfig(detect="thread", encode="process", threads=1, processes=1), cameras=[camera])
     loaded, _ = await asyncio.to_thread(load_gallery, config.gallery)
     workers = make_workers(config.workers, VisionSettings(config.detector))
-    events: list[Event] = []
+    outputs, recorder = recording()
+    events = recorder.events
     pipeline = CameraPipeline(camera, config=config, recognizer=Recognizer(config.detector, config.gallery, loaded),
-                              workers=workers, dispatch=lambda event, frame: events.append(event))
+                              workers=workers, outputs=outputs)
     encode, killed = workers.encode, []
 
     async def encode_and_kill_the_first(camera_name, image, boxes):  # noqa: ANN001, ANN202

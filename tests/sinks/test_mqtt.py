@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 
 from mqtt_helpers import NODE, PEOPLE, fast_timing, make_event, make_sink, wait_until  # noqa: F401
 
-from face01d.events.model import utc_iso
+from face01d.events.model import EventType, utc_iso
 
 STATUS = f"face01/{NODE}/status"
 EVENT_DOOR = f"face01/{NODE}/door/event"
@@ -114,6 +115,23 @@ async def test_presence_off_is_retained_without_expiry(mosquitto, mqtt_recorder,
     await wait_until(lambda: sink.stats["connected"] and sink.stats["published"] >= 3)
     await asyncio.sleep(1.5)
     late = mqtt_recorder(mosquitto, topic)
+    (message,) = await late.wait_for(lambda ms: ms)
+    assert (message.text, message.retain, message.expiry) == ("OFF", True, None)
+
+
+async def test_a_left_event_and_the_stop_turn_presence_off(mosquitto, mqtt_recorder, make_sink):
+    """Presence is the MQTT sink's own business: ON from the per-frame news, OFF from ``left`` and at stop."""
+    door, hall = (f"face01/{NODE}/{camera}/person/金正恩" for camera in ("door", "玄関"))
+    live = mqtt_recorder(mosquitto, f"face01/{NODE}/+/person/#")
+    sink = make_sink(mosquitto.port, presence_expire_s=30.0)
+    await sink.start()
+    sink.presence("door", frozenset({"金正恩"}))
+    sink.presence("玄関", frozenset({"金正恩"}))
+    await live.wait_for(lambda ms: {(m.topic, m.text) for m in ms} >= {(door, "ON"), (hall, "ON")})
+    sink.publish_event(dataclasses.replace(make_event(0, camera="door"), type=EventType.LEFT))
+    await live.wait_for(lambda ms: [m.text for m in ms if m.topic == door][-1:] == ["OFF"])
+    await sink.stop(timeout=5.0)  # the daemon stopped looking: no ON may outlive it
+    late = mqtt_recorder(mosquitto, hall)
     (message,) = await late.wait_for(lambda ms: ms)
     assert (message.text, message.retain, message.expiry) == ("OFF", True, None)
 

@@ -16,9 +16,7 @@ from face01d.config.models import DetectorConfig
 from face01d.vision.analyzer import FaceAnalyzer
 from face01d.vision.encoder import FaceEncoder
 from face01d.vision.image import load_image
-from face01d.faces import FaceBox
 
-OBAMA_BOX = FaceBox(top=142, right=617, bottom=409, left=349)  # face_recognition's documented result
 
 
 @lru_cache(maxsize=16)
@@ -45,6 +43,3 @@ def encoder() -> FaceEncoder:
     return FaceEncoder("small", 1)
 
 
-def near(a: FaceBox, b: FaceBox, tolerance: float) -> bool:
-    """Every edge of ``a`` within ``tolerance`` pixels of ``b``'s."""
-    return all(abs(x - y) <= tolerance for x, y in zip(a.as_tuple(), b.as_tuple()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import pytest
 
-from conftest import OBAMA_BOX, near
+from support.face_boxes import OBAMA_BOX, near
 from face01d.tracking.associate import iou
 from face01d.config.models import DetectorConfig, SetArea
 from face01d.vision.analyzer import FaceAnalyzer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import OBAMA_BOX
+from support.face_boxes import OBAMA_BOX
 from face01d.vision.analyzer import FaceAnalyzer
 from face01d.vision.encoder import FaceEncoder
 from face01d.faces import Detection
