@@ -16,6 +16,8 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from face01d.sinks.link import check_packet_size
+
 
 @dataclass(slots=True)
 class Message:
@@ -38,6 +40,8 @@ class Message:
         return self.expires_at is not None and self.expires_at <= time.monotonic()
 
     async def publish(self, client: aiomqtt.Client) -> None:
+        """Publish; ``PacketTooLarge`` for a message the broker announced it would refuse."""
+        check_packet_size(client, self.topic, self.payload)
         await client.publish(self.topic, self.payload, self.qos, self.retain, self.properties())
 
 

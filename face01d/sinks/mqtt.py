@@ -42,7 +42,7 @@ from face01d.capture.frame import Frame
 from face01d.sinks.base import Sink
 from face01d.sinks.delivery import POISON_ATTEMPTS, EventDelivery
 from face01d.sinks.discovery import DiscoveryContext, all_configs
-from face01d.sinks.link import is_auth_refusal, load_password
+from face01d.sinks.link import BrokerClient, PacketTooLarge, is_auth_refusal, load_password
 from face01d.sinks.messages import Message, reason, to_json
 from face01d.sinks.outbox import default_outbox_path
 from face01d.sinks.presence_topics import PresenceTopics
@@ -269,7 +269,7 @@ class MqttSink(Sink):
     def _new_client(self) -> aiomqtt.Client:
         config = self._config
         tls = aiomqtt.TLSParameters(ca_certs=str(config.ca_file) if config.ca_file else None) if config.tls else None
-        return aiomqtt.Client(
+        return BrokerClient(
             config.host,
             config.port,
             username=config.username,
@@ -399,14 +399,20 @@ class MqttSink(Sink):
         if message.expired:
             self._counts["expired"] += 1
         elif self._poisoned(message):
-            self._counts["state_rejected"] += 1
-            log.error("mqtt.state_rejected", topic=topic, size=len(message.payload), attempts=POISON_ATTEMPTS)
-            self._last_recognized = {cam: m for cam, m in self._last_recognized.items() if m is not message}
+            self._reject_state(message, f"connection lost during each of {POISON_ATTEMPTS} attempts")
         else:
-            await self._send(client, message)
+            try:
+                await self._send(client, message)
+            except PacketTooLarge as exc:
+                self._reject_state(message, str(exc))
         self._state_attempts.pop(topic, None)
         if self._pending.get(topic) is message:  # a newer value may have arrived meanwhile
             del self._pending[topic]
+
+    def _reject_state(self, message: Message, why: str) -> None:
+        self._counts["state_rejected"] += 1
+        log.error("mqtt.state_rejected", topic=message.topic, size=len(message.payload), error=why)
+        self._last_recognized = {cam: m for cam, m in self._last_recognized.items() if m is not message}
 
     def _poisoned(self, message: Message) -> bool:
         """True once the connection died during each of the last attempts to send it

@@ -196,7 +196,7 @@ class SmallPacketMosquitto(Mosquitto):
         self.conf.write_text(self.conf.read_text() + "max_packet_size 2000\n")
 
 
-async def test_an_event_too_large_for_the_broker_is_set_aside(mqtt_recorder, make_sink, tmp_path):
+async def test_an_event_too_large_for_the_broker_is_set_aside_without_losing_the_connection(mqtt_recorder, make_sink, tmp_path):
     workdir = tmp_path / "small-broker"
     workdir.mkdir()
     broker = SmallPacketMosquitto(workdir)
@@ -211,5 +211,6 @@ async def test_an_event_too_large_for_the_broker_is_set_aside(mqtt_recorder, mak
         assert event_ids(recorder.messages()) == ["event-0001"]
         assert sink.stats["rejected"] == 1
         assert sink.stats["state_rejected"] == 1  # its device trigger, as large, is dropped too
+        assert sink.stats["reconnects"] == 0  # known from the CONNACK's Maximum Packet Size: never sent
     finally:
         broker.kill()
