@@ -87,6 +87,7 @@ def _config_option(default: Path | None = DEFAULT_CONFIG) -> Callable[[F], F]:
 @reports_errors
 def run(ctx: click.Context, config_path: Path, once: bool, stdout_events: bool) -> None:
     """Run the daemon: watch the cameras, publish recognition events."""
+    from face01d import native_stderr
     from face01d.app import run_daemon
     from face01d.config.loader import load_config, require_enabled_camera
     from face01d.log import configure_logging
@@ -95,7 +96,12 @@ def run(ctx: click.Context, config_path: Path, once: bool, stdout_events: bool) 
     require_enabled_camera(config, config_path)
     level = ctx.obj["log_level"] or config.daemon.log_level
     configure_logging(level, config.daemon.log_format, all_to_stderr=stdout_events)
-    sys.exit(run_daemon(config, config_path, once=once, stdout_events=stdout_events))
+    native_stderr.install()  # FFmpeg's decode errors counted, native lines structured; before any worker starts
+    try:
+        code = run_daemon(config, config_path, once=once, stdout_events=stdout_events)
+    finally:
+        native_stderr.uninstall()
+    sys.exit(code)
 
 
 @cli.command()

@@ -82,3 +82,16 @@ def configure_logging(level: str = "info", fmt: LogFormat = LogFormat.AUTO, all_
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+
+
+def retarget_streams(old: object, new: TextIO) -> None:
+    """Move every stream handler writing to ``old`` onto ``new``.
+
+    ``native_stderr.install()`` points fd 2 at a pipe; a handler left on the
+    old ``sys.stderr`` (fd 2) would feed its own records back into that pipe.
+    """
+    loggers = [logging.getLogger(), *(item for item in logging.Logger.manager.loggerDict.values())]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if isinstance(handler, logging.StreamHandler) and handler.stream is old:
+                handler.setStream(new)

@@ -3,6 +3,10 @@
 ``detect_paths`` yields one plain record per face so the CLI can print JSON
 lines that other programs read through a pipe. This is synchronous on
 purpose: a script waits for the answer anyway; the daemon has its own loop.
+Images are decoded as the gallery decodes them, capped at
+DETECTION_MAX_PIXELS (an 8000×8000 photo would take gigabytes and a
+minute, and HOG finds phantom faces in it), and boxes are reported in the
+file's own pixel coordinates.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ from face01d.gallery.layout import HARMLESS_SKIPS, IMAGE_SUFFIXES, printable, sc
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.recognition.recognizer import Recognizer, load_gallery
 from face01d.vision.analyzer import analyzer_for_thread
-from face01d.vision.image import load_image
+from face01d.faces import FaceBox
+from face01d.vision.image import DETECTION_MAX_PIXELS, load_image_scaled
+
+Scale = tuple[float, float]  # (vertical, horizontal): analysed pixels → the file's pixels
+NATIVE: Scale = (1.0, 1.0)
 
 
 def detect_paths(
@@ -35,8 +43,8 @@ def detect_paths(
         _require_file(path)
     recognizer = _recognizer(detector, gallery_config)
     for path in paths:
-        for index, image, color in _frames(path, frame_skip):
-            yield from _records(path, index, image, color, detector, recognizer)
+        for index, image, color, scale in _frames(path, frame_skip):
+            yield from _records(path, index, (image, color, scale), detector, recognizer)
 
 
 def _require_file(path: Path) -> None:
@@ -53,10 +61,11 @@ def _recognizer(detector: DetectorConfig, gallery_config: GalleryConfig | None) 
     return Recognizer(detector, gallery_config, gallery)
 
 
-def _frames(path: Path, frame_skip: int) -> Iterator[tuple[int, np.ndarray, str]]:
-    """(frame index, image, colour order) for an image file or each kept video frame."""
+def _frames(path: Path, frame_skip: int) -> Iterator[tuple[int, np.ndarray, str, Scale]]:
+    """(frame index, image, colour order, scale) for an image file or each kept video frame."""
     if path.suffix.lower() in IMAGE_SUFFIXES | {".bmp", ".tif", ".tiff"}:
-        yield 0, load_image(path), "rgb"
+        image, scale = load_image_scaled(path, max_pixels=DETECTION_MAX_PIXELS)
+        yield 0, image, "rgb", scale
         return
     capture = cv2.VideoCapture(str(path))
     try:
@@ -67,37 +76,51 @@ def _frames(path: Path, frame_skip: int) -> Iterator[tuple[int, np.ndarray, str]
         capture.release()
 
 
-def _video_frames(capture: cv2.VideoCapture, frame_skip: int) -> Iterator[tuple[int, np.ndarray, str]]:
+def _video_frames(capture: cv2.VideoCapture, frame_skip: int) -> Iterator[tuple[int, np.ndarray, str, Scale]]:
     index = 0
     while True:
         ok, image = capture.read()
         if not ok:
             return
         if index % (frame_skip + 1) == 0:
-            yield index, image, "bgr"
+            yield index, image, "bgr", NATIVE
         index += 1
 
 
 def _records(
     path: Path,
     index: int,
-    image: np.ndarray,
-    color: str,
+    frame: tuple[np.ndarray, str, Scale],
     detector: DetectorConfig,
     recognizer: Recognizer | None,
 ) -> Iterator[dict[str, Any]]:
+    image, color, scale = frame
     base = {"source": str(path), "frame": index}
     if recognizer is None:
         for detection in analyzer_for_thread(detector).detect(image, color=color):  # type: ignore[arg-type]
-            yield base | {"box": detection.box.as_dict(), "score": round(detection.score, 3), "name": None}
+            box = _in_file(detection.box, scale)
+            yield base | {"box": box.as_dict(), "score": round(detection.score, 3), "name": None}
         return
     for sighting in recognizer.recognize(image, color=color):
         yield base | {
-            "box": sighting.box.as_dict(),
+            "box": _in_file(sighting.box, scale).as_dict(),
             "name": sighting.name,
             "distance": round(sighting.distance, 4),
             "percentage": round(sighting.percentage, 2),
         }
+
+
+def _in_file(box: FaceBox, scale: Scale) -> FaceBox:
+    """A box found in the analysed (possibly reduced) image, in the file's own pixels."""
+    if scale == NATIVE:
+        return box
+    vertical, horizontal = scale
+    return FaceBox(
+        top=round(box.top * vertical),
+        right=round(box.right * horizontal),
+        bottom=round(box.bottom * vertical),
+        left=round(box.left * horizontal),
+    )
 
 
 def build_with_progress(config: GalleryConfig) -> tuple[Gallery, GalleryReport]:

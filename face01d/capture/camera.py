@@ -1,16 +1,20 @@
 """One camera's supervisor: reads its source, thins frames, hands them on, and reconnects.
 
 Files end at their end, cleanly only when every frame the container
-announced was read: a truncated or corrupt file, or an unexpected error
-(a bug), ends the camera as *failed*, which ``run --once`` turns into exit
-code 4. Live cameras (RTSP, MJPEG, snapshot, USB)
+announced was read and FFmpeg reported no decoding error (counted from its
+stderr lines by ``face01d.native_stderr``): a truncated or corrupt file, or
+an unexpected error (a bug), ends the camera as *failed*, which
+``run --once`` turns into exit code 4. Live cameras (RTSP, MJPEG, snapshot, USB)
 are kept alive forever: any failure, a server that closes, or a stream that
 stalls (no frame for ``stall_timeout_s``) closes the source, marks the camera
 offline and reconnects after an exponential backoff with full jitter, so a
 fleet of cameras that lost their network does not reconnect in lock-step.
 An unexpected exception (not a ``SourceError``) is logged with its
 traceback and retried the same way: a bug in one camera's path must show,
-but must not end that camera for good.
+but must not end that camera for good. A read that never returns (USB reads
+have no timeout) is abandoned to its thread, and that camera opens nothing
+new until the read has returned: one stuck thread per camera at most, never
+one more per reconnect.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import structlog
 
+from face01d import native_stderr
 from face01d.backoff import Backoff
 from face01d.capture.frame import Frame
 from face01d.capture.http_source import MjpegSource, SnapshotSource
@@ -52,6 +57,9 @@ class CameraStats:
     last_frame_at: float | None = None  # epoch seconds
     error: str | None = None  # the last failure, None once frames flow again
     failed: bool = False  # ended by a failure (files): not read to its end, or a crash
+    decoder_errors: int = 0  # FFmpeg error lines charged to this camera (once native_stderr is installed)
+    hung_reads: int = 0  # reads abandoned because they never returned
+    read_hung: bool = False  # an abandoned read has still not returned: no reconnect meanwhile
 
     @property
     def admitted(self) -> int:
@@ -91,13 +99,15 @@ def slot_for(config: CameraConfig) -> FrameSlot:
     return FrameSlot(drop_stale=not (config.kind is CameraKind.FILE and config.pace == "none"))
 
 
-def make_source(config: CameraConfig, thread: CameraThread) -> Source:
-    """The source class for a camera's kind."""
+def make_source(
+    config: CameraConfig, thread: CameraThread, errors: native_stderr.DecoderErrors | None = None
+) -> Source:
+    """The source class for a camera's kind (``errors``: where FFmpeg's error lines are counted)."""
     if config.kind is CameraKind.MJPEG:
         return MjpegSource(config, thread)
     if config.kind is CameraKind.SNAPSHOT:
         return SnapshotSource(config, thread)
-    return OpenCVSource(config, thread)
+    return OpenCVSource(config, thread, errors)
 
 
 class Camera:
@@ -110,11 +120,14 @@ class Camera:
         self._gate = FrameGate(0 if config.frame_skip == "auto" else config.frame_skip, config.fps_limit)
         self._status: bool | None = None
         self._index = 0
+        self._decoder_errors = native_stderr.DecoderErrors(config.name)
+        self._hung: CameraThread | None = None  # the thread of an abandoned read, until it returns
         self._log = structlog.get_logger("face01d.capture").bind(camera=config.name)
 
     @property
     def stats(self) -> CameraStats:
         self._stats.frames_dropped = self._slot.dropped
+        self._stats.decoder_errors = self._decoder_errors.count
         return self._stats
 
     @property
@@ -143,11 +156,12 @@ class Camera:
 
     async def _run_file(self) -> None:
         thread = CameraThread(self.name)
-        source = OpenCVSource(self.config, thread)
+        source = OpenCVSource(self.config, thread, self._decoder_errors)
         try:
             await source.open()
             self._set_online(True)
             await self._play_file(source)
+            await thread.call(native_stderr.settle)  # FFmpeg's last lines counted before the verdict
             self._check_complete(source.frame_count)
         except SourceError as error:
             self._fail(str(error), failed=True)
@@ -157,10 +171,14 @@ class Camera:
             await self._close(source, thread)
 
     def _check_complete(self, announced: int | None) -> None:
-        """A file that ends well before the frame count its container announced is truncated or corrupt."""
-        read = self._stats.frames_read
+        """A file that ends well before the frame count its container announced is truncated;
+        one whose frames FFmpeg could not all decode is corrupt."""
+        read, errors = self._stats.frames_read, self._decoder_errors.count
         if announced is not None and read < announced * COMPLETE_FRACTION:
             self._fail(f"video ended early: {read} of {announced} frames", failed=True)
+            return
+        if errors:
+            self._fail(f"corrupt video: {errors} decoder errors in {self._where()}", level="warning", failed=True)
             return
         self._log.info("end of video file", path=self._where(), frames_read=read, frames_announced=announced)
 
@@ -189,6 +207,9 @@ class Camera:
     async def _run_live(self) -> None:
         backoff = Backoff(BACKOFF_START_S, self.config.reconnect_max_s)
         while True:
+            if self._read_still_hung():
+                await asyncio.sleep(backoff.next_delay())
+                continue
             delay = await self._connect_once(backoff)
             self._set_online(False)
             self._stats.reconnects += 1
@@ -200,7 +221,7 @@ class Camera:
         thread = CameraThread(self.name)
         source: Source | None = None
         try:
-            source = make_source(self.config, thread)
+            source = make_source(self.config, thread, self._decoder_errors)
             await source.open()
             await self._stream(source, backoff)
             self._fail(f"stream ended: {self._where()}", level="warning")
@@ -215,7 +236,32 @@ class Camera:
             self._crash(error)
         finally:
             await self._close(source, thread)
+            self._note_hung(thread)
         return backoff.next_delay()
+
+    def _note_hung(self, thread: CameraThread) -> None:
+        """A call still running after the source was closed (or gave up closing) is a hung read."""
+        if not thread.busy:
+            return
+        self._hung = thread
+        self._stats.hung_reads += 1
+        self._stats.read_hung = True
+        self._log.warning("camera read hung, abandoned to its thread", thread=thread.thread.name,
+                          hung_s=round(thread.busy_for, 1))
+
+    def _read_still_hung(self) -> bool:
+        """Until the abandoned read returns (and its thread has released the device), connect nothing:
+        each reconnect would start one more thread stuck on the same device."""
+        hung = self._hung
+        if hung is None:
+            return False
+        if hung.thread.is_alive():
+            self._stats.error = f"read hung for {hung.busy_for:.0f} s, not reconnecting until it returns"
+            self._log.warning("camera read still hung", hung_s=round(hung.busy_for, 1), source=self._where())
+            return True
+        self._hung, self._stats.read_hung = None, False
+        self._log.info("hung camera read returned, reconnecting")
+        return False
 
     async def _stream(self, source: Source, backoff: Backoff) -> None:
         timeout = self.config.stall_timeout_s

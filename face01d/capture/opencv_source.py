@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import cv2
 import numpy as np
 
+from face01d import native_stderr
 from face01d.capture.source import CameraThread, SourceError
 from face01d.config.models import CameraConfig, CameraKind
 from face01d.urls import redact_url
@@ -25,8 +26,11 @@ FALLBACK_FPS = 25.0  # files whose container gives no frame rate
 class OpenCVSource:
     """One ``cv2.VideoCapture`` on a file, an RTSP URL or a USB device."""
 
-    def __init__(self, config: CameraConfig, thread: CameraThread) -> None:
+    def __init__(
+        self, config: CameraConfig, thread: CameraThread, errors: native_stderr.DecoderErrors | None = None
+    ) -> None:
         self.config = config
+        self._errors = errors  # where FFmpeg's error lines during a read are counted
         self.fps: float | None = None
         self.frame_count: int | None = None  # files: what the container says (None if it does not)
         self._thread = thread
@@ -39,7 +43,12 @@ class OpenCVSource:
 
     async def open(self) -> None:
         """Open the capture, or raise ``SourceError`` saying what could not be opened."""
-        self._capture = await self._thread.call(_open, self.config)
+        native_stderr.opened(self._errors)
+        try:
+            self._capture = await self._thread.call(_open, self.config)
+        except BaseException:
+            native_stderr.closed(self._errors)
+            raise
         if self.config.kind is CameraKind.FILE:
             fps = await self._thread.call(self._capture.get, cv2.CAP_PROP_FPS)
             self.fps = fps if 0 < fps < 1000 else FALLBACK_FPS
@@ -50,14 +59,26 @@ class OpenCVSource:
         """The next frame; None at the end of a file or when a live read fails or times out."""
         if self._capture is None:
             raise SourceError("read before open")
-        ok, image = await self._thread.call(self._capture.read)
+        ok, image = await self._thread.call(_read, self._capture, self._errors)
         return image if ok else None
 
     async def close(self) -> None:
         """Release the capture in its thread (queued behind a read still running)."""
         capture, self._capture = self._capture, None
         if capture is not None:
-            await self._thread.call(capture.release)
+            await self._thread.call(_release, capture, self._errors)
+
+
+def _read(capture: cv2.VideoCapture, errors: native_stderr.DecoderErrors | None) -> tuple[bool, np.ndarray]:
+    """In the camera's thread: FFmpeg's lines on fd 2 while this runs are this camera's decoder errors."""
+    with native_stderr.reading(errors):
+        return capture.read()
+
+
+def _release(capture: cv2.VideoCapture, errors: native_stderr.DecoderErrors | None) -> None:
+    """In the camera's thread: once released, this capture's FFmpeg threads can print no more."""
+    capture.release()
+    native_stderr.closed(errors)
 
 
 def _open(config: CameraConfig) -> cv2.VideoCapture:

@@ -7,6 +7,7 @@ import contextvars
 import functools
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -47,12 +48,24 @@ class CameraThread:
 
     def __init__(self, name: str) -> None:
         self._calls: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._busy_since: float | None = None  # monotonic start of the call running now
         self._thread = threading.Thread(target=self._work, name=f"camera-{name}", daemon=True)
         self._thread.start()
 
     @property
     def thread(self) -> threading.Thread:
         return self._thread
+
+    @property
+    def busy(self) -> bool:
+        """A call is running now: after its caller gave up, that call is hung."""
+        return self._busy_since is not None
+
+    @property
+    def busy_for(self) -> float:
+        """Seconds the running call has taken so far (0 when idle)."""
+        since = self._busy_since
+        return 0.0 if since is None else time.monotonic() - since
 
     async def call(self, fn: Callable[..., T], *args: object) -> T:
         """Run ``fn(*args)`` in this camera's thread, keeping the caller's log context."""
@@ -70,10 +83,13 @@ class CameraThread:
         """Every queued call runs, even one whose caller gave up: a release must still happen."""
         while (item := self._calls.get()) is not None:
             loop, future, call = item
+            self._busy_since = time.monotonic()
             try:
                 outcome: tuple[bool, object] = (True, call())
             except BaseException as error:  # noqa: BLE001 - handed to the caller, whatever it is
                 outcome = (False, error)
+            finally:
+                self._busy_since = None
             try:
                 loop.call_soon_threadsafe(_settle, future, outcome)
             except RuntimeError:  # the loop is closed: nobody waits for this result any more

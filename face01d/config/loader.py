@@ -200,6 +200,9 @@ def _resolve_paths(config: Config, base_dir: Path, where: Where) -> Config:
                 update={
                     "password_file": absolute(mqtt.password_file, ["mqtt", "password_file"]),
                     "ca_file": absolute(mqtt.ca_file, ["mqtt", "ca_file"]),
+                    "certfile": absolute(mqtt.certfile, ["mqtt", "certfile"]),
+                    "keyfile": absolute(mqtt.keyfile, ["mqtt", "keyfile"]),
+                    "keyfile_password_file": absolute(mqtt.keyfile_password_file, ["mqtt", "keyfile_password_file"]),
                     "outbox_path": absolute(mqtt.outbox_path, ["mqtt", "outbox_path"]),
                 }
             ),

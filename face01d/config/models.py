@@ -239,6 +239,9 @@ class MqttConfig(Section):
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     tls: bool = False
     ca_file: Path | None = None
+    certfile: Path | None = None  # client certificate (mTLS), PEM; needs keyfile and tls = true
+    keyfile: Path | None = None  # the client certificate's private key, PEM; keep it 0600
+    keyfile_password_file: Path | None = None  # the passphrase of an encrypted keyfile (first line), read on connect
     username: str | None = None
     password: SecretStr | None = None
     password_file: Path | None = None
@@ -263,6 +266,18 @@ class MqttConfig(Section):
     def _one_password(self) -> MqttConfig:
         if self.password is not None and self.password_file is not None:
             raise ValueError("set either password or password_file, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _client_certificate(self) -> MqttConfig:
+        """A half-configured client certificate, or one that would go unused on a plain
+        connection, is a mistake to report now, not a refusal by the broker later."""
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("set both certfile and keyfile (a client certificate and its key), or neither")
+        if self.certfile is not None and not self.tls:
+            raise ValueError("certfile and keyfile need tls = true")
+        if self.keyfile_password_file is not None and self.keyfile is None:
+            raise ValueError("keyfile_password_file without a keyfile")
         return self
 
     @field_validator("topic_prefix", "discovery_prefix")

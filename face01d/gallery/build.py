@@ -3,7 +3,9 @@
 The face-encoding step is injected (``encode_faces``: RGB image → faces), so
 the gallery knows nothing of detectors or model settings; the caller passes
 a ``settings_key`` naming those settings so that the cache can tell when its
-encodings no longer apply.
+encodings no longer apply. The image loader is named the same way
+(``decode_key``): a face count found in a photo decoded at full size is not
+the one found under the pixel cap, so it is recomputed rather than trusted.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from face01d.faces import Face
 
 log = structlog.get_logger(__name__)
 
+CUSTOM_DECODE_KEY = "custom"  # an injected loader whose caller did not name it
 CHECKPOINT_EVERY = 20  # newly encoded images between two saves of the cache during a build
 
 EncodeFaces = Callable[[np.ndarray], Sequence[Face]]
@@ -52,8 +55,13 @@ def build_gallery(
     cache_dir: Path | None = None,
     progress: Progress | None = None,
     load: ImageLoader | None = None,
+    decode_key: str | None = None,
 ) -> tuple[Gallery, GalleryReport]:
     """Encode ``root``'s images (each once, then from cache) into a Gallery.
+
+    ``load`` and ``decode_key``: how images are decoded, and its name in the
+    cache (the default: capped at DETECTION_MAX_PIXELS; a custom ``load``
+    without a ``decode_key`` is cached as "custom").
 
     Raises GalleryError when the folder is missing or no image gives exactly
     one face; every left-out file is listed in the report with its reason.
@@ -65,17 +73,17 @@ def build_gallery(
     scan = scan_gallery(root, cache_dir)
     _log_skipped(scan.skipped)
     state = _Build()
-    cached = _read_cache(cache_dir, settings_key, state)
-    loader = load or _default_loader()
+    loader, decode = _loader(load, decode_key)
+    cached = _read_cache(cache_dir, settings_key, decode, state)
     for done, entry in enumerate(scan.entries, start=1):
         encoded_before = len(state.encoded_now)
         _process(entry, cached, state, encode_faces, loader)
         if len(state.encoded_now) > encoded_before and len(state.encoded_now) % CHECKPOINT_EVERY == 0:
-            _write_cache(cache_dir, settings_key, state, keep=cached)  # an interrupted build resumes here
+            _write_cache(cache_dir, (settings_key, decode), state, keep=cached)  # an interrupted build resumes here
         if progress is not None:
             progress(done, len(scan.entries))
     if state.results.keys() != cached.keys():
-        _write_cache(cache_dir, settings_key, state)
+        _write_cache(cache_dir, (settings_key, decode), state)
     report = _report(state, scan.skipped)
     return _gallery(root, state), report
 
@@ -87,17 +95,24 @@ def _log_skipped(skipped: tuple[tuple[Path, str], ...]) -> None:
             log.warning("gallery_file_skipped", path=str(path), reason=why)
 
 
-def _default_loader() -> ImageLoader:
+def _loader(load: ImageLoader | None, decode_key: str | None) -> tuple[ImageLoader, str]:
+    """The image loader and its name in the cache."""
+    if load is not None:
+        return load, decode_key or CUSTOM_DECODE_KEY
+    return _default_loader()
+
+
+def _default_loader() -> tuple[ImageLoader, str]:
     """Gallery photos decoded at most DETECTION_MAX_PIXELS: a huge photo costs neither
     gigabytes nor a minute, and HOG finds the one face in it, not three."""
-    from face01d.vision.image import DETECTION_MAX_PIXELS, load_image  # deferred: keeps OpenCV out of import time
+    from face01d.vision.image import DETECTION_MAX_PIXELS, decode_key, load_image  # deferred: no OpenCV at import
 
-    return lambda path: load_image(path, max_pixels=DETECTION_MAX_PIXELS)
+    return (lambda path: load_image(path, max_pixels=DETECTION_MAX_PIXELS)), decode_key(DETECTION_MAX_PIXELS)
 
 
-def _read_cache(cache_dir: Path, settings_key: str, state: _Build) -> dict[str, CachedResult]:
+def _read_cache(cache_dir: Path, settings_key: str, decode_key: str, state: _Build) -> dict[str, CachedResult]:
     try:
-        return load_cache(cache_dir, settings_key)
+        return load_cache(cache_dir, settings_key, decode_key)
     except CacheCorrupt as exc:
         state.cache_problem = f"corrupt cache ignored, rebuilding: {exc}"
         log.warning("gallery_cache_corrupt", error=str(exc), path=str(cache_dir))
@@ -105,12 +120,12 @@ def _read_cache(cache_dir: Path, settings_key: str, state: _Build) -> dict[str, 
 
 
 def _write_cache(
-    cache_dir: Path, settings_key: str, state: _Build, keep: dict[str, CachedResult] | None = None
+    cache_dir: Path, keys: tuple[str, str], state: _Build, keep: dict[str, CachedResult] | None = None
 ) -> None:
-    """Save (``keep``: older results not yet visited, for a checkpoint mid-build);
-    an unwritable cache only costs speed next time."""
+    """Save under (settings key, decode key) (``keep``: older results not yet visited, for a
+    checkpoint mid-build); an unwritable cache only costs speed next time."""
     try:
-        save_cache(cache_dir, settings_key, {**(keep or {}), **state.results})
+        save_cache(cache_dir, *keys, {**(keep or {}), **state.results})
     except OSError as exc:
         state.cache_problem = f"cache not written: {exc}"
         log.warning("gallery_cache_unwritable", error=str(exc), path=str(cache_dir))

@@ -4,8 +4,11 @@ Encoding a gallery costs about a second per image on an edge box, and the
 daemon rebuilds it at every start and SIGHUP, so results are kept per file
 content (SHA-256), not per path or mtime: a renamed file costs nothing, an
 edited one is encoded again. Results depend on the encoder's settings
-(landmarks, jitters, detector), so the cache also stores the caller's
-``settings_key`` and is ignored as a whole when it differs.
+(landmarks, jitters, detector) and on how the image was decoded (the pixel
+cap of huge photos), so the cache also stores the caller's ``settings_key``
+and ``decode_key`` and is ignored as a whole when either differs: every
+verdict, encodings and "left out" face counts alike, is then recomputed. A
+cache written before decode keys existed has none, and is recomputed too.
 
 The format is one ``.npz`` written atomically (temp file + ``os.replace``)
 and read with ``allow_pickle=False``: a cache file can never run code, and a
@@ -71,8 +74,8 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_cache(cache_dir: Path, settings_key: str) -> dict[str, CachedResult]:
-    """The cached results for ``settings_key``; empty when there are none.
+def load_cache(cache_dir: Path, settings_key: str, decode_key: str) -> dict[str, CachedResult]:
+    """The cached results for ``settings_key`` and ``decode_key``; empty when there are none.
 
     Raises ``CacheCorrupt`` for an unreadable or inconsistent file, so the
     caller can warn and rebuild instead of failing the daemon's start.
@@ -89,6 +92,9 @@ def load_cache(cache_dir: Path, settings_key: str) -> dict[str, CachedResult]:
     _check_shapes(path, meta, digests, faces, encodings)
     if meta.get("settings_key") != settings_key:
         log.info("gallery_cache_settings_changed", path=str(path))
+        return {}
+    if meta.get("decode_key") != decode_key:
+        log.info("gallery_cache_decode_changed", path=str(path), cached=meta.get("decode_key"), now=decode_key)
         return {}
     return {str(d): _result(int(n), e) for d, n, e in zip(digests, faces, encodings)}
 
@@ -107,7 +113,7 @@ def _check_shapes(path: Path, meta: object, digests: np.ndarray, faces: np.ndarr
         raise CacheCorrupt(f"{path}: non-finite encodings")
 
 
-def save_cache(cache_dir: Path, settings_key: str, results: dict[str, CachedResult]) -> None:
+def save_cache(cache_dir: Path, settings_key: str, decode_key: str, results: dict[str, CachedResult]) -> None:
     """Replace the cache with exactly ``results`` (deleted files are forgotten)."""
     digests = sorted(results)
     encodings = np.zeros((len(digests), ENCODING_SIZE), dtype=np.float64)
@@ -115,7 +121,9 @@ def save_cache(cache_dir: Path, settings_key: str, results: dict[str, CachedResu
         if results[digest].encoding is not None:
             encodings[row] = results[digest].encoding
     arrays = {
-        "meta": np.array(json.dumps({"format": FORMAT_VERSION, "settings_key": settings_key})),
+        "meta": np.array(
+            json.dumps({"format": FORMAT_VERSION, "settings_key": settings_key, "decode_key": decode_key})
+        ),
         "digests": np.array(digests, dtype="<U64"),
         "faces": np.array([results[d].faces for d in digests], dtype=np.int64),
         "encodings": encodings,

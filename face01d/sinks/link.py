@@ -8,10 +8,13 @@ them (retry rarely) or not (back off), and when a connection has dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.client import MQTT_LOG_ERR
 
 from face01d.config.models import MqttConfig
 from face01d.errors import ConfigError
@@ -46,16 +49,71 @@ async def load_password(config: MqttConfig) -> str | None:
     return text.rstrip("\r\n")
 
 
+async def check_tls_files(config: MqttConfig) -> None:
+    """Read each configured TLS file once at start; ConfigError naming the key and the file.
+
+    paho opens them on every connect and reports a missing one as a bare
+    "No such file or directory", as a broker outage retried forever.
+    """
+    if not config.tls:
+        return
+    for key in ("ca_file", "certfile", "keyfile", "keyfile_password_file"):
+        path = getattr(config, key)
+        if path is None:
+            continue
+        try:
+            await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            raise ConfigError(f"mqtt {key} unreadable: {path}: {exc.strerror}") from None
+
+
+def tls_parameters(config: MqttConfig) -> aiomqtt.TLSParameters | None:
+    """TLS for the broker link: the CA to trust and, for mTLS, the client certificate and key.
+
+    The key's passphrase is a callable: OpenSSL calls it only for an encrypted
+    key, and without one it would prompt on the terminal (or fail with a bare
+    EINVAL under systemd). An OSError from it reaches the log as the reason.
+    """
+    if not config.tls:
+        return None
+
+    def passphrase() -> str:
+        path = config.keyfile_password_file
+        if path is None:
+            raise OSError(f"keyfile {config.keyfile} is encrypted: set keyfile_password_file")
+        if not (line := next(iter(path.read_text(encoding="utf-8").splitlines()), "")):
+            raise OSError(f"keyfile_password_file {path} is empty")
+        return line
+
+    return aiomqtt.TLSParameters(
+        ca_certs=str(config.ca_file) if config.ca_file else None,
+        certfile=str(config.certfile) if config.certfile else None,
+        keyfile=str(config.keyfile) if config.keyfile else None,
+        keyfile_password=passphrase if config.keyfile else None,  # type: ignore[arg-type]
+    )
+
 
 class BrokerClient(aiomqtt.Client):
-    """aiomqtt's client, keeping the MQTT 5 Maximum Packet Size of the broker's CONNACK (aiomqtt drops it).
+    """aiomqtt's client, keeping what aiomqtt drops: the MQTT 5 Maximum Packet Size of
+    the broker's CONNACK, a PUBACK's failure reason code, and why a connection closed
+    before its CONNACK.
 
     A broker closes the connection on a packet over its maximum (0x95);
     knowing the limit, the sink sets such a message aside before sending it,
-    instead of recognising it after a reconnect per attempt.
+    instead of recognising it after a reconnect per attempt. A PUBACK of 0x87
+    (an ACL denies the topic) must not count as delivered. A broker that
+    closes a new connection (mTLS: no or an untrusted client certificate) would
+    otherwise leave the connect waiting for its whole timeout, with the TLS
+    reason only in paho's own log.
     """
 
     maximum_packet_size: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        super().__init__(*args, **kwargs)
+        self._refused: dict[int, Any] = {}  # mid → the PUBACK's failure reason code
+        self._socket_error: str | None = None  # paho's last error, e.g. the TLS alert
+        self._client.on_log = self._on_log
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any,  # noqa: ANN401
                     properties: Any = None) -> None:
@@ -63,9 +121,45 @@ class BrokerClient(aiomqtt.Client):
         self.maximum_packet_size = int(size) if size else None
         super()._on_connect(client, userdata, flags, reason_code, properties)
 
+    def _on_log(self, client: Any, userdata: Any, level: int, message: str) -> None:  # noqa: ANN401
+        if level == MQTT_LOG_ERR:
+            self._socket_error = message
 
-class PacketTooLarge(ValueError):
-    """A message the broker said it would refuse: set it aside, keep the connection."""
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any,  # noqa: ANN401
+                       properties: Any = None) -> None:
+        if not self._connected.done():
+            why = self._socket_error or f"closed before CONNACK: {reason_code}"
+            self._connected.set_exception(aiomqtt.MqttError(why))
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason_code: Any,  # noqa: ANN401
+                    properties: Any) -> None:
+        if getattr(reason_code, "is_failure", False):
+            self._refused[mid] = reason_code
+        super()._on_publish(client, userdata, mid, reason_code, properties)
+
+    @contextlib.contextmanager
+    def _pending_call(self, mid: int, value: Any, pending_dict: dict[int, Any]) -> Iterator[None]:  # noqa: ANN401
+        """aiomqtt's ``publish`` waits for its PUBACK inside this: raise there for a refused one."""
+        try:
+            with super()._pending_call(mid, value, pending_dict):
+                yield
+        finally:
+            refused = self._refused.pop(mid, None)
+        if refused is not None:
+            raise PublishRefused(f"the broker refused it: {refused} (0x{refused.value:02X})")
+
+
+class MessageRefused(ValueError):
+    """A message the broker will not take: set it aside, keep the connection."""
+
+
+class PacketTooLarge(MessageRefused):
+    """A message over the broker's maximum packet size, refused before sending it."""
+
+
+class PublishRefused(MessageRefused):
+    """A PUBACK with a failure reason code, e.g. 0x87 Not authorized (an ACL denies the topic)."""
 
 
 def check_packet_size(client: aiomqtt.Client, topic: str, payload: bytes) -> None:

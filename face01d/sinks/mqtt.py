@@ -42,7 +42,8 @@ from face01d.capture.frame import Frame
 from face01d.sinks.base import Sink
 from face01d.sinks.delivery import POISON_ATTEMPTS, EventDelivery
 from face01d.sinks.discovery import DiscoveryContext, all_configs
-from face01d.sinks.link import BrokerClient, PacketTooLarge, is_auth_refusal, load_password
+from face01d.sinks.link import (BrokerClient, MessageRefused, check_tls_files, is_auth_refusal, load_password,
+                                tls_parameters)
 from face01d.sinks.messages import Message, reason, to_json
 from face01d.sinks.outbox import default_outbox_path
 from face01d.sinks.presence_topics import PresenceTopics
@@ -125,6 +126,7 @@ class MqttSink(Sink):
         if self._task is not None:
             return
         self._password = await load_password(self._config)
+        await check_tls_files(self._config)
         await self._delivery.open()
         self._task = asyncio.create_task(self._run(), name="mqtt-sink")
 
@@ -267,8 +269,9 @@ class MqttSink(Sink):
     # -- the connection task ------------------------------------------------------------
 
     def _new_client(self) -> aiomqtt.Client:
+        """A fresh client per attempt: paho reads the TLS files on connect, so a renewed
+        certificate is picked up by the next reconnect without a restart."""
         config = self._config
-        tls = aiomqtt.TLSParameters(ca_certs=str(config.ca_file) if config.ca_file else None) if config.tls else None
         return BrokerClient(
             config.host,
             config.port,
@@ -279,7 +282,7 @@ class MqttSink(Sink):
             will=aiomqtt.Will(self._topics.status, b"offline", qos=1, retain=True),
             keepalive=config.keepalive_s,
             timeout=CLIENT_TIMEOUT_S,
-            tls_params=tls,
+            tls_params=tls_parameters(config),
         )
 
     async def _run(self) -> None:
@@ -403,7 +406,7 @@ class MqttSink(Sink):
         else:
             try:
                 await self._send(client, message)
-            except PacketTooLarge as exc:
+            except MessageRefused as exc:
                 self._reject_state(message, str(exc))
         self._state_attempts.pop(topic, None)
         if self._pending.get(topic) is message:  # a newer value may have arrived meanwhile

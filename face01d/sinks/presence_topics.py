@@ -42,7 +42,10 @@ class PresenceTopics:
         return Message(topic, b"ON", self._qos, True, expires_at)
 
     def current(self, camera: str, name: str, now: float) -> Message:
-        """The presence to say again (a reconnect, Home Assistant's birth): ON with what is left of its life, else OFF."""
+        """The presence to say again (a reconnect, Home Assistant's birth).
+
+        ON with what is left of its life, else OFF.
+        """
         topic = self._topics.person(camera, name)
         on_until = self._on_until.get(topic, -math.inf)
         if on_until > now:

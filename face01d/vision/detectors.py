@@ -20,6 +20,7 @@ from typing import Literal, NamedTuple, Protocol
 import numpy as np
 import structlog
 
+from face01d import native_stderr
 from face01d.config.models import DetectorConfig, DetectorKind
 from face01d.errors import ModelError
 from face01d.vision import models
@@ -208,7 +209,15 @@ _NATIVE_LINE = re.compile(
 
 @contextlib.contextmanager
 def quiet_native_stderr(what: str) -> Iterator[None]:
-    """Keep native libraries' writes to fd 2 off the structured stderr while the block runs."""
+    """Keep native libraries' writes to fd 2 off the structured stderr while the block runs.
+
+    Not needed once ``face01d.native_stderr`` holds fd 2 (the daemon): it
+    structures every native line already, and a redirect here would hide a
+    camera's FFmpeg errors from its count.
+    """
+    if native_stderr.installed():
+        yield
+        return
     with _NATIVE_STDERR_LOCK:
         try:
             sys.stderr.flush()

@@ -24,6 +24,7 @@ Color = Literal["bgr", "rgb"]
 # DETECTION_MAX_PIXELS (an 8000×8000 photo took 3 GB and a minute, and HOG
 # found "3 faces" in it); JPEGs are decoded at 1/2, 1/4 or 1/8 directly.
 DETECTION_MAX_PIXELS = 4_000_000
+DECODE_VERSION = 1  # bump when decoding changes what a detector sees (reduction, interpolation, orientation)
 MAX_IMAGE_PIXELS = 100_000_000  # 10000×10000: refused outright, whatever the caller
 MAX_IMAGE_BYTES = 200 * 1024 * 1024
 _HEADER_BYTES = 1024 * 1024  # enough for a JPEG's EXIF and ICC blocks before its size
@@ -63,22 +64,37 @@ def to_rgb(image: np.ndarray, color: Color = "bgr") -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
+def decode_key(max_pixels: int | None) -> str:
+    """Names how images are decoded for detection: a face count cached under another decode
+    (a full-size 8000×8000 photo: "3 faces") is recomputed, not trusted until the file changes."""
+    return f"decode-v{DECODE_VERSION};max_pixels={max_pixels}"
+
+
 def load_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as RGB; ``np.fromfile`` makes non-ASCII paths work.
 
     cv2.imread fails silently on UTF-8 (e.g. Japanese) paths on some platforms,
     so the bytes are read by numpy and decoded by OpenCV. ``max_pixels``: a
     larger image is decoded reduced and shrunk to fit (coordinates are then
-    those of the smaller image). Files over MAX_IMAGE_BYTES or MAX_IMAGE_PIXELS
-    are refused with the reason.
+    those of the smaller image; ``load_image_scaled`` says how to map them
+    back). Files over MAX_IMAGE_BYTES or MAX_IMAGE_PIXELS are refused with
+    the reason.
     """
+    return load_image_scaled(path, max_pixels)[0]
+
+
+def load_image_scaled(path: Path, max_pixels: int | None = None) -> tuple[np.ndarray, tuple[float, float]]:
+    """``load_image``, and the (vertical, horizontal) factors that map the result's pixel
+    coordinates back to the file's own: a box found in a capped decode of a
+    huge photo is reported where it is in that photo."""
     raw = _read_bytes(Path(path))
     size = _header_size(path, raw)
-    flags = _decode_flags(size, max_pixels)
-    decoded = cv2.imdecode(raw, flags) if raw.size else None
+    decoded = cv2.imdecode(raw, _decode_flags(size, max_pixels)) if raw.size else None
     if decoded is None:
         raise ImageReadError(f"{path}: not a decodable image")
-    return to_rgb(_fit(decoded, max_pixels), "bgr")
+    width, height = size or (decoded.shape[1], decoded.shape[0])
+    rgb = to_rgb(_fit(decoded, max_pixels), "bgr")
+    return rgb, (height / rgb.shape[0], width / rgb.shape[1])
 
 
 def _read_bytes(path: Path) -> np.ndarray:

@@ -12,11 +12,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from capture_helpers import Consumer, stop, until
+from capture_helpers import Consumer, serving, stop, until
 from structlog.testing import capture_logs
 
 from face01d.capture import Camera, CameraThread, SourceError, slot_for
@@ -139,15 +139,8 @@ class _EndlessJpeg(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def endless_jpeg_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _EndlessJpeg)
-    server.daemon_threads = True
-    server.stopping = threading.Event()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/snapshot.jpg"
-    server.stopping.set()  # type: ignore[attr-defined]
-    server.shutdown()
-    server.server_close()
+    with serving(_EndlessJpeg) as base:
+        yield f"{base}/snapshot.jpg"
 
 
 def rss_mb() -> float:

@@ -94,7 +94,8 @@ def test_sighup_reloads_the_gallery(face_clip, daemon_config, run_daemon, mjpeg_
     mjpeg = mjpeg_server(jpeg_frames(face_clip, limit=60), fps=10)
     config = daemon_config([live("porch", mjpeg.url, kind="mjpeg")],
                            gallery={"path": str(gallery), "cache_dir": str(tmp_path / "cache")},
-                           events={"cooldown_s": 1.0})
+                           events={"cooldown_s": 1.0},
+                           enrollment={"watch_gallery": False})  # SIGHUP alone: no watcher to reload too
     daemon = run_daemon(config)
     deadline = time.monotonic() + 120
     while not any(e["type"] == "unknown" for e in daemon.events()) and time.monotonic() < deadline:

@@ -12,6 +12,7 @@ from structlog.testing import capture_logs
 from gallery_helpers import SETTINGS_KEY, copy_into
 from face01d.gallery import CACHE_DIRNAME, build_gallery
 from face01d.gallery.cache import CACHE_FILENAME, load_cache
+from face01d.vision.image import DETECTION_MAX_PIXELS, decode_key
 
 
 def small_gallery(folder: Path, data) -> dict[str, Path]:
@@ -46,7 +47,7 @@ def test_rebuild_encodes_only_changed_files_and_forgets_deleted(tmp_path, data, 
     files["金正恩_67.png"].unlink()
     third, report = build_gallery(tmp_path, counting, SETTINGS_KEY)
     assert counting.calls == 4 and third.people == ("安倍晋三", "麻生太郎")
-    assert len(load_cache(tmp_path / CACHE_DIRNAME, SETTINGS_KEY)) == 2
+    assert len(load_cache(tmp_path / CACHE_DIRNAME, SETTINGS_KEY, decode_key(DETECTION_MAX_PIXELS))) == 2
 
 
 def test_cached_encodings_equal_fresh_ones(tmp_path, data, encode_faces) -> None:

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 import structlog
-from mqtt_helpers import NODE, fast_timing, make_sink, wait_until  # noqa: F401
+from mqtt_helpers import NODE, fast_timing, make_event, make_sink, wait_until  # noqa: F401
 from support.broker import MQTT_PASSWORD, MQTT_USER
 
 from face01d.errors import ConfigError
 
 WRONG_PASSWORD = "wrong-Pa55word-xyzzy"
+PAHO_LOGGER = "mqtt"  # aiomqtt hands paho this logger and sets it to WARNING
+
+
+def _capture_all_stdlib_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger=PAHO_LOGGER)
 
 
 async def test_password_file_is_read_and_accepted(mosquitto_auth, mqtt_recorder, make_sink, tmp_path):
@@ -33,7 +43,7 @@ async def test_missing_password_file_is_a_clear_error(make_sink, tmp_path):
 
 
 async def test_bad_password_logs_one_error_and_does_not_hammer(mosquitto_auth, make_sink, caplog):
-    caplog.set_level(logging.DEBUG)
+    _capture_all_stdlib_logs(caplog)
     sink = make_sink(mosquitto_auth.port, username=MQTT_USER, password=WRONG_PASSWORD)
     with structlog.testing.capture_logs() as logs:
         await sink.start()
@@ -73,3 +83,51 @@ def test_only_a_connack_refusal_counts_as_bad_credentials():
     assert is_auth_refusal(MqttConnectError(5))
     assert not is_auth_refusal(MqttConnectError(ReasonCode(PacketTypes.CONNACK, identifier=136)))  # server unavailable
     assert not is_auth_refusal(MqttCodeError(4, "Could not publish message"))  # paho: not connected
+
+
+@pytest.mark.parametrize("how", ["password", "password_file", "wrong password"])
+async def test_the_password_is_in_no_log_line(mosquitto_auth, make_sink, caplog, tmp_path, how):
+    """structlog's lines and every stdlib logger at DEBUG (paho's "mqtt" included), through a
+    connect, an event, a broker restart and a stop — or a refusal."""
+    _capture_all_stdlib_logs(caplog)
+    password = WRONG_PASSWORD if how == "wrong password" else MQTT_PASSWORD
+    credentials: dict[str, object] = {"password": password}
+    if how == "password_file":
+        (secret := tmp_path / "mqtt.secret").write_text(password + "\n")
+        credentials = {"password_file": secret}
+    sink = make_sink(mosquitto_auth.port, username=MQTT_USER, **credentials)
+    with structlog.testing.capture_logs() as logs:
+        await sink.start()
+        if how == "wrong password":
+            await wait_until(lambda: any(e["event"] == "mqtt.auth_failed" for e in logs))
+        else:
+            await _connect_publish_and_reconnect(sink, mosquitto_auth)
+        await sink.stop(timeout=2.0)
+    everything = repr(logs) + caplog.text + "".join(repr(record.__dict__) for record in caplog.records)
+    assert "Sending CONNECT" in caplog.text  # paho's own debug lines were captured
+    assert password not in everything
+
+
+async def _connect_publish_and_reconnect(sink, broker) -> None:
+    await wait_until(lambda: sink.stats["connected"])
+    sink.publish_event(make_event(1))
+    await wait_until(lambda: sink.stats["outbox"] == 0)
+    broker.kill()
+    await wait_until(lambda: not sink.stats["connected"])
+    broker.start()
+    await wait_until(lambda: sink.stats["connected"] and sink.stats["reconnects"] == 1)
+
+
+def test_config_check_masks_the_password(tmp_path, monkeypatch):
+    """``face01d config check`` prints the effective settings: the password as asterisks,
+    whether it came from the file or from FACE01D_MQTT__PASSWORD."""
+    (path := tmp_path / "face01d.toml").write_text(f'[mqtt]\nusername = "{MQTT_USER}"\npassword = "{MQTT_PASSWORD}"\n')
+    from_env = {**os.environ, "FACE01D_MQTT__PASSWORD": WRONG_PASSWORD}
+    for config_path, env in ((path, None), (tmp_path / "empty.toml", from_env)):
+        config_path.touch()
+        result = subprocess.run([sys.executable, "-m", "face01d", "config", "check", "-c", str(config_path)],
+                                capture_output=True, text=True, env=env, timeout=60)
+        settings = json.loads(result.stdout)["mqtt"]
+        assert settings["password"] == "**********", result.stdout
+        output = result.stdout + result.stderr
+        assert MQTT_PASSWORD not in output and WRONG_PASSWORD not in output

@@ -27,9 +27,14 @@ __all__ = [
     "Received",
     "TlsFiles",
     "free_port",
+    "write_password_file",
     "mosquitto",
+    "mosquitto_acl",
     "mosquitto_auth",
+    "mosquitto_mtls",
     "mosquitto_tls",
+    "HA_PASSWORD",
+    "HA_USER",
     "MQTT_PASSWORD",
     "MQTT_USER",
     "mqtt_recorder",
@@ -55,28 +60,59 @@ def _accepts(host: str, port: int) -> bool:
         return False
 
 
+_EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+CLIENT_CN = "face01d-node1"  # the client certificate's subject (mosquitto's use_identity_as_username would use it)
+
+
 @dataclass(frozen=True)
 class TlsFiles:
-    """A throw-away CA and a server certificate for 127.0.0.1 signed by it."""
+    """A throw-away CA, a server certificate for 127.0.0.1 and a client certificate (mTLS), both signed by it."""
 
     ca: Path
     cert: Path
     key: Path
+    client_cert: Path
+    client_key: Path
 
     @classmethod
     def create(cls, folder: Path) -> TlsFiles:
         folder.mkdir(parents=True, exist_ok=True)
-        ca, ca_key, cert, key, csr, ext = (folder / n for n in ("ca.crt", "ca.key", "server.crt", "server.key", "server.csr", "san.ext"))
-        ext.write_text("subjectAltName=IP:127.0.0.1\n")
-        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        _openssl("req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=face01d test CA")
-        _openssl("req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
-        _openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext)
-        return cls(ca, cert, key)
+        ca, ca_key, ext = folder / "ca.crt", folder / "ca.key", folder / "server.ext"
+        ext.write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        _openssl("req", "-x509", *_EC_KEY, "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=face01d test CA")
+        cert, key = _signed(folder, "server", "/CN=127.0.0.1", ca, ca_key, ext)
+        (client_ext := folder / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+        client_cert, client_key = _signed(folder, "client", f"/CN={CLIENT_CN}", ca, ca_key, client_ext)
+        return cls(ca, cert, key, client_cert, client_key)
+
+    def encrypted_client_key(self, passphrase: str) -> Path:
+        """The client key again, encrypted (AES-256) with ``passphrase``."""
+        encrypted = self.client_key.with_name("client-encrypted.key")
+        _openssl("pkey", "-in", self.client_key, "-aes256", "-passout", f"pass:{passphrase}", "-out", encrypted)
+        return encrypted
+
+
+def _signed(folder: Path, name: str, subject: str, ca: Path, ca_key: Path, ext: Path) -> tuple[Path, Path]:
+    """A new key and a certificate for it, signed by the CA: ``(cert, key)``."""
+    cert, key, csr = folder / f"{name}.crt", folder / f"{name}.key", folder / f"{name}.csr"
+    _openssl("req", *_EC_KEY, "-keyout", key, "-out", csr, "-subj", subject)
+    _openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "2",
+             "-extfile", ext)
+    return cert, key
 
 
 def _openssl(*args: object) -> None:
     subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+def write_password_file(path: Path, users: dict[str, str]) -> Path:
+    """A mosquitto password file (0600) holding ``{user: password}``."""
+    path.unlink(missing_ok=True)
+    for user, password in users.items():
+        create = ["-c"] if not path.exists() else []
+        subprocess.run([MOSQUITTO_PASSWD, *create, "-b", str(path), user, password], check=True)
+    path.chmod(0o600)
+    return path
 
 
 @dataclass
@@ -88,6 +124,8 @@ class Mosquitto:
     host: str = "127.0.0.1"
     password_file: Path | None = None
     tls: TlsFiles | None = None
+    require_certificate: bool = False  # mTLS: refuse clients without a certificate signed by ``tls.ca``
+    acl_file: Path | None = None  # mosquitto's acl_file: with it, only what it grants is allowed
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -108,6 +146,9 @@ class Mosquitto:
         ]
         if self.tls is not None:
             lines += [f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
+            lines.append(f"require_certificate {str(self.require_certificate).lower()}")
+        if self.acl_file is not None:
+            lines.append(f"acl_file {self.acl_file}")
         if self.password_file is None:
             lines.append("allow_anonymous true")
         else:
@@ -182,7 +223,9 @@ class MqttRecorder:
         if auth is not None:
             self._client.username_pw_set(*auth)
         if broker.tls is not None:
-            self._client.tls_set(ca_certs=str(broker.tls.ca))
+            files = broker.tls
+            cert = (str(files.client_cert), str(files.client_key)) if broker.require_certificate else (None, None)
+            self._client.tls_set(str(files.ca), *cert)
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         client.subscribe(self.topic_filter, qos=2)
@@ -203,6 +246,10 @@ class MqttRecorder:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+
+    def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> None:
+        """Say something as this client, e.g. Home Assistant's birth message."""
+        self._client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(timeout=5.0)
 
     def messages(self, topic_prefix: str = "") -> list[Received]:
         with self._lock:
@@ -233,10 +280,11 @@ class MqttRecorder:
         return [(m.topic, m.payload[:80], m.retain) for m in self.messages()]
 
 
-def _broker(tmp_path: Path, password_file: Path | None = None, tls: TlsFiles | None = None) -> Iterator[Mosquitto]:
+def _broker(tmp_path: Path, password_file: Path | None = None, tls: TlsFiles | None = None,
+            **options: Any) -> Iterator[Mosquitto]:
     workdir = tmp_path / "mosquitto"
     workdir.mkdir(exist_ok=True)
-    broker = Mosquitto(workdir, password_file=password_file, tls=tls)
+    broker = Mosquitto(workdir, password_file=password_file, tls=tls, **options)
     broker.start()
     try:
         yield broker
@@ -257,16 +305,44 @@ MQTT_PASSWORD = "s3cret-Pa55"
 @pytest.fixture
 def mosquitto_auth(tmp_path: Path) -> Iterator[Mosquitto]:
     """A mosquitto that only accepts MQTT_USER / MQTT_PASSWORD (see those constants)."""
-    password_file = tmp_path / "passwd"
-    subprocess.run([MOSQUITTO_PASSWD, "-c", "-b", str(password_file), MQTT_USER, MQTT_PASSWORD], check=True)
-    password_file.chmod(0o600)
-    yield from _broker(tmp_path, password_file)
+    yield from _broker(tmp_path, write_password_file(tmp_path / "passwd", {MQTT_USER: MQTT_PASSWORD}))
+
+
+HA_USER = "homeassistant"
+HA_PASSWORD = "h0me-Ass1stant"
+
+
+@pytest.fixture
+def mosquitto_acl(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
+    """Factory: ``mosquitto_acl(acl_text, users={...})`` → a started mosquitto with that
+    ``acl_file`` and a password file of MQTT_USER, HA_USER and ``users``; killed at teardown."""
+    brokers: list[Mosquitto] = []
+
+    def make(acl: str, users: dict[str, str] | None = None) -> Mosquitto:
+        workdir = tmp_path / f"mosquitto-acl-{len(brokers)}"
+        workdir.mkdir()
+        (acl_file := workdir / "acl").write_text(acl)
+        users = {MQTT_USER: MQTT_PASSWORD, HA_USER: HA_PASSWORD, **(users or {})}
+        broker = Mosquitto(workdir, password_file=write_password_file(workdir / "passwd", users), acl_file=acl_file)
+        brokers.append(broker)
+        broker.start()
+        return broker
+
+    yield make
+    for broker in brokers:
+        broker.kill()
 
 
 @pytest.fixture
 def mosquitto_tls(tmp_path: Path) -> Iterator[Mosquitto]:
     """A mosquitto speaking only TLS; ``.tls.ca`` is the CA file clients need."""
     yield from _broker(tmp_path, tls=TlsFiles.create(tmp_path / "tls"))
+
+
+@pytest.fixture
+def mosquitto_mtls(tmp_path: Path) -> Iterator[Mosquitto]:
+    """TLS with ``require_certificate``: clients need ``.tls.client_cert`` / ``.tls.client_key``."""
+    yield from _broker(tmp_path, tls=TlsFiles.create(tmp_path / "tls"), require_certificate=True)
 
 
 @pytest.fixture
