@@ -28,7 +28,8 @@ import structlog
 from face01d.config.models import MqttConfig
 from face01d.errors import ConfigError
 from face01d.events.model import Event, utc_iso
-from face01d.sinks.messages import Message, reason, to_json
+from face01d.sinks.link import reason
+from face01d.sinks.messages import Message, to_json
 from face01d.sinks.outbox import Outbox, Pending, Stored, Trimmed
 from face01d.sinks.topics import Topics
 

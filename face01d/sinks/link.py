@@ -9,20 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from collections.abc import Iterator
 from typing import Any
 
 import aiomqtt
+import structlog
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.client import MQTT_LOG_ERR
 
+from face01d.backoff import full_jitter
 from face01d.config.models import MqttConfig
 from face01d.errors import ConfigError
 
 PUBLISH_OVERHEAD = 1 + 4 + 2 + 2 + 4 + 5  # fixed header, length, topic length, packet id, properties, expiry
 
+log = structlog.get_logger("face01d.sinks.mqtt")
+
 # CONNACK codes meaning "your credentials are wrong": MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
 _AUTH_REFUSED = frozenset({4, 5, 134, 135})
+
+
+def reason(exc: BaseException | None) -> str:
+    """The underlying cause: aiomqtt wraps a dropped connection in a generic message."""
+    return str(exc.__cause__ or exc) if exc is not None else "unexpected error"
 
 
 def is_auth_refusal(exc: aiomqtt.MqttError) -> bool:
@@ -168,3 +178,46 @@ def check_packet_size(client: aiomqtt.Client, topic: str, payload: bytes) -> Non
     size = PUBLISH_OVERHEAD + len(topic.encode("utf-8")) + len(payload)
     if limit is not None and size > limit:
         raise PacketTooLarge(f"{size} bytes is over the broker's maximum packet size of {limit}")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    min_s: float  # full jitter between min_s and an exponential cap that stops at max_s
+    max_s: float
+    auth_s: float  # bad credentials: retry this rarely, do not hammer the broker
+
+
+class Outages:
+    """How a lost or refused connection is told: one line per outage at full level (an
+    error for bad credentials, else a warning), the repeats at debug; and how long to wait."""
+
+    def __init__(self, config: MqttConfig) -> None:
+        self._config = config
+        self._failures = 0  # in a row, for the backoff
+        self._logged: str | None = None  # the outage already logged at full level
+
+    def failed(self, exc: aiomqtt.MqttError | None, was_connected: bool, backoff: Backoff) -> float:
+        """Log this failure; the seconds to wait before the next attempt."""
+        if exc is not None and is_auth_refusal(exc):
+            self._log("mqtt.auth_failed", exc, backoff.auth_s, error=True)
+            return backoff.auth_s
+        delay = full_jitter(self._failures, backoff.min_s, backoff.max_s)
+        self._failures += 1
+        self._log("mqtt.connection_lost" if was_connected else "mqtt.unreachable", exc, delay, error=False)
+        return delay
+
+    def connected(self) -> None:
+        self._failures, self._logged = 0, None
+
+    def _log(self, event: str, exc: BaseException | None, retry_in: float, *, error: bool) -> None:
+        fields = {"host": self._config.host, "port": self._config.port, "reason": reason(exc),
+                  "retry_in_s": round(retry_in, 2)}
+        if self._logged == event:
+            log.debug(event, **fields)
+            return
+        self._logged = event
+        if error:
+            log.error(event, username=self._config.username, **fields)
+        else:
+            log.warning(event, **fields)
+

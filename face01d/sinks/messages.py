@@ -45,10 +45,5 @@ class Message:
         await client.publish(self.topic, self.payload, self.qos, self.retain, self.properties())
 
 
-def reason(exc: BaseException | None) -> str:
-    """The underlying cause: aiomqtt wraps a dropped connection in a generic message."""
-    return str(exc.__cause__ or exc) if exc is not None else "unexpected error"
-
-
 def to_json(payload: dict[str, object]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -35,16 +35,15 @@ from pathlib import Path
 import aiomqtt
 import structlog
 
-from face01d.backoff import full_jitter
 from face01d.config.models import MqttConfig
 from face01d.events.model import Event, EventType
 from face01d.capture.frame import Frame
 from face01d.sinks.base import Sink
 from face01d.sinks.delivery import POISON_ATTEMPTS, EventDelivery
 from face01d.sinks.discovery import DiscoveryContext, all_configs
-from face01d.sinks.link import (BrokerClient, MessageRefused, check_tls_files, is_auth_refusal, load_password,
+from face01d.sinks.link import (Backoff, BrokerClient, MessageRefused, Outages, check_tls_files, load_password,
                                 tls_parameters)
-from face01d.sinks.messages import Message, reason, to_json
+from face01d.sinks.messages import Message, to_json
 from face01d.sinks.outbox import default_outbox_path
 from face01d.sinks.presence_topics import PresenceTopics
 from face01d.sinks.topics import Topics
@@ -93,8 +92,7 @@ class MqttSink(Sink):
         self._task: asyncio.Task[None] | None = None
         self._connected = False
         self._ever_connected = False
-        self._failures = 0
-        self._down_logged: str | None = None  # the outage already logged at full level
+        self._outages = Outages(config)
         self._counts = {"published": 0, "dropped": 0, "aged_out": 0, "rejected": 0, "unserialisable": 0,
                         "reconnects": 0, "attempts": 0, "expired": 0, "state_rejected": 0}
         path = config.outbox_path or default_outbox_path(node_id)
@@ -304,39 +302,15 @@ class MqttSink(Sink):
                 await asyncio.wait_for(self._stop_requested.wait(), delay)
 
     def _after_failure(self, exc: aiomqtt.MqttError | None) -> float:
-        """Log the failure once per outage and say how long to wait."""
-        if exc is not None and is_auth_refusal(exc):
-            self._log_down("mqtt.auth_failed", exc, AUTH_RETRY_S, error=True)
-            return AUTH_RETRY_S
-        delay = full_jitter(self._failures, RECONNECT_MIN_S, RECONNECT_MAX_S)
-        self._failures += 1
-        event = "mqtt.connection_lost" if self._connected else "mqtt.unreachable"
-        self._log_down(event, exc, delay, error=False)
-        return delay
-
-    def _log_down(self, event: str, exc: BaseException | None, retry_in: float, *, error: bool) -> None:
-        fields = {
-            "host": self._config.host,
-            "port": self._config.port,
-            "reason": reason(exc),
-            "retry_in_s": round(retry_in, 2),
-        }
-        if self._down_logged == event:
-            log.debug(event, **fields)
-            return
-        self._down_logged = event
-        if error:
-            log.error(event, username=self._config.username, **fields)
-        else:
-            log.warning(event, **fields)
+        """Log the failure (once per outage) and say how long to wait."""
+        return self._outages.failed(exc, self._connected, Backoff(RECONNECT_MIN_S, RECONNECT_MAX_S, AUTH_RETRY_S))
 
     def _on_connected(self) -> None:
         if self._ever_connected:
             self._counts["reconnects"] += 1
         self._ever_connected = True
         self._connected = True
-        self._failures = 0
-        self._down_logged = None
+        self._outages.connected()
         log.info("mqtt.connected", host=self._config.host, port=self._config.port, client_id=self._client_id)
         self._delivery.reread_head()  # re-read the outbox's head: bounds may have dropped some meanwhile
         self._say_state_again()

@@ -76,7 +76,7 @@ def test_only_a_connack_refusal_counts_as_bad_credentials():
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.reasoncodes import ReasonCode
 
-    from face01d.sinks.mqtt import is_auth_refusal
+    from face01d.sinks.link import is_auth_refusal
 
     assert is_auth_refusal(MqttConnectError(ReasonCode(PacketTypes.CONNACK, identifier=134)))
     assert is_auth_refusal(MqttConnectError(ReasonCode(PacketTypes.CONNACK, identifier=135)))
