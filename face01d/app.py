@@ -19,20 +19,20 @@ import structlog
 import uvloop
 from starlette.routing import BaseRoute
 
+from face01d import native_stderr
 from face01d.config.models import CameraConfig, CameraKind, Config
-from face01d.errors import ExitCode, Face01dError
-from face01d.gallery.model import Gallery
-from face01d.http import HttpServer, Readiness, make_app
 from face01d.enrollment.routes import EnrollmentApi, enrollment_routes
 from face01d.enrollment.unknown import UnknownCrops
+from face01d.errors import ExitCode, Face01dError
+from face01d.gallery.model import Gallery
 from face01d.gallery.watch import watch_gallery
+from face01d.http import HttpServer, Readiness, make_app
 from face01d.liveview import LiveView, preview_routes
-from face01d.metrics import Figures, Metrics
-from face01d.recognition.keeper import GalleryKeeper
 from face01d.lock import InstanceLock, default_lock_dir, lock_path_for, usb_device_key
+from face01d.metrics import Figures, Metrics
 from face01d.pipeline import CameraPipeline, Progress, analysis_stuck
+from face01d.recognition.keeper import GalleryKeeper
 from face01d.recognition.recognizer import Recognizer
-from face01d.workers import VisionSettings, VisionWorkers, make_workers
 from face01d.shutdown import stage
 from face01d.sinks.base import Sink
 from face01d.sinks.factory import make_outputs
@@ -40,6 +40,7 @@ from face01d.sinks.mqtt import MqttSink
 from face01d.sinks.outputs import Outputs
 from face01d.sinks.snapshots import SnapshotWriter
 from face01d.systemd import SystemdNotifier
+from face01d.workers import VisionSettings, VisionWorkers, make_workers
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +85,7 @@ class Daemon:
         self._http: HttpServer | None = None
         self._live_view = self._make_live_view()  # before the server: its routes are the server's
         self._enrollment = self._make_enrollment_api()
+        self._unknown_crops: UnknownCrops | None = None  # read for the metrics only
 
     async def run(self) -> int:
         self._acquire_locks()
@@ -150,6 +152,10 @@ class Daemon:
             snapshots=self._snapshots.stats if self._snapshots is not None else None,
             gallery_people=len(gallery.people) if gallery is not None else None,
             gallery_encodings=len(gallery.encodings) if gallery is not None else None,
+            unknown_crops=self._unknown_crops.stats if self._unknown_crops is not None else None,
+            preview_viewers=self._live_view.viewers if self._live_view is not None else None,
+            output_failures=self._outputs.failures,
+            unattributed_decoder_errors=native_stderr.unattributed_decoder_errors(),
         )
 
     def _gallery_progress(self, done: int, total: int) -> None:
@@ -170,7 +176,8 @@ class Daemon:
         """Outputs of other stages: the live view, the unknown-face crops."""
         sinks: list[Sink] = [self._live_view] if self._live_view is not None else []
         if self.config.enrollment.keep_unknown:
-            sinks.append(UnknownCrops.from_config(self.config))
+            self._unknown_crops = UnknownCrops.from_config(self.config)
+            sinks.append(self._unknown_crops)
         return sinks
 
     def _extra_routes(self) -> list[BaseRoute]:

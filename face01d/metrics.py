@@ -54,6 +54,10 @@ class Figures:
     snapshots: Mapping[str, Any] | None = None  # SnapshotWriter.stats, None without snapshots
     gallery_people: int | None = None
     gallery_encodings: int | None = None
+    unknown_crops: Mapping[str, Any] | None = None  # UnknownCrops.stats, None when not kept
+    preview_viewers: Mapping[str, int] | None = None  # camera → open previews, None without the live view
+    output_failures: int = 0  # news an output raised on (Outputs.failures)
+    unattributed_decoder_errors: int = 0  # FFmpeg errors no single camera could be charged with
 
 
 FiguresSource = Callable[[], Figures]
@@ -120,6 +124,9 @@ class Metrics:
             "mqtt": dict(figures.mqtt) if figures.mqtt is not None else None,
             "snapshots": dict(figures.snapshots) if figures.snapshots is not None else None,
             "gallery": {"people": figures.gallery_people, "encodings": figures.gallery_encodings},
+            "outputs": {"failures": figures.output_failures, "unknown_crops": _copy(figures.unknown_crops),
+                        "preview_viewers": _copy(figures.preview_viewers),
+                        "unattributed_decoder_errors": figures.unattributed_decoder_errors},
         }
 
 
@@ -226,3 +233,26 @@ def _output_metrics(figures: Figures) -> Iterator[Metric]:
         yield GaugeMetricFamily(f"{PREFIX}_gallery_people", "People in the gallery", value=figures.gallery_people)
         yield GaugeMetricFamily(f"{PREFIX}_gallery_encodings", "Encodings in the gallery",
                                 value=float(figures.gallery_encodings or 0))
+    yield from _other_outputs(figures)
+
+
+def _other_outputs(figures: Figures) -> Iterator[Metric]:
+    if figures.unknown_crops is not None:
+        family = CounterMetricFamily(f"{PREFIX}_unknown_crops", "Unknown faces' crops by outcome", labels=["outcome"])
+        for outcome in ("written", "failed", "dropped", "pruned"):
+            family.add_metric([outcome], float(figures.unknown_crops.get(outcome) or 0))
+        yield family
+    if figures.preview_viewers is not None:
+        viewers = GaugeMetricFamily(f"{PREFIX}_preview_viewers", "Open live views", labels=["camera"])
+        for camera, count in figures.preview_viewers.items():
+            viewers.add_metric([camera], float(count))
+        yield viewers
+    yield CounterMetricFamily(f"{PREFIX}_output_failures", "News an output failed on (logged once per kind)",
+                              value=float(figures.output_failures))
+    yield CounterMetricFamily(f"{PREFIX}_decoder_errors_unattributed",
+                              "FFmpeg decode errors no single camera could be charged with",
+                              value=float(figures.unattributed_decoder_errors))
+
+
+def _copy(mapping: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return dict(mapping) if mapping is not None else None

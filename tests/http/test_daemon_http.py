@@ -68,7 +68,7 @@ async def test_the_stats_loop_publishes_the_metrics_payload() -> None:
         await wait_for(lambda: len(recorder.payloads) >= 2, 5)
     finally:
         loop.cancel()
-    assert set(recorder.payloads[0]) == {"at", "cameras", "events", "mqtt", "snapshots", "gallery"}
+    assert set(recorder.payloads[0]) == {"at", "cameras", "events", "mqtt", "snapshots", "gallery", "outputs"}
 
 
 class FailingStats(Sink):

@@ -44,7 +44,9 @@ class FixedFigures:
     def __call__(self) -> Figures:
         return Figures(cameras={"door": self.door}, mqtt={"connected": True, "queued": 1, "outbox": 5},
                        snapshots={"written": 7, "failed": 2, "dropped": 1, "frames_dropped": 0},
-                       gallery_people=3, gallery_encodings=11)
+                       gallery_people=3, gallery_encodings=11,
+                       unknown_crops={"written": 4, "failed": 0, "dropped": 1, "pruned": 2},
+                       preview_viewers={"door": 2}, output_failures=3, unattributed_decoder_errors=5)
 
 
 def event(kind: EventType) -> Event:
@@ -109,6 +111,11 @@ async def test_metrics_show_each_figure_per_camera(client: httpx.AsyncClient, me
         'face01d_snapshots_total{outcome="failed"} 2.0',
         "face01d_gallery_people 3.0",
         "face01d_gallery_encodings 11.0",
+        'face01d_unknown_crops_total{outcome="written"} 4.0',
+        'face01d_unknown_crops_total{outcome="pruned"} 2.0',
+        'face01d_preview_viewers{camera="door"} 2.0',
+        "face01d_output_failures_total 3.0",
+        "face01d_decoder_errors_unattributed_total 5.0",
     ]:
         assert expected in lines, expected
     assert 'stage="match"' not in response.text  # no sample yet: no series, not a made-up 0
