@@ -12,7 +12,12 @@ only when several good looks agree:
 - KNOWN(X) when ``votes_needed`` (K) of the last ``window`` (N) votes support
   X (their mean distance is then within the tolerance too, as every one of
   them is); UNKNOWN when no name can reach K in that window any more, or
-  when the deadline passed first; PENDING otherwise.
+  when the deadline passed first; PENDING otherwise;
+- a window *leans* to X when K of its votes have X nearest and within the
+  tolerance, only the margin short: a registered person caught laughing,
+  between two people who look alike. A ``patient`` decision lets such a
+  track go on looking past the deadline (the tracker bounds the wait)
+  instead of calling it a stranger; a window that leans nowhere is not kept.
 
 Pure functions of the votes (no clock, no I/O): the tracker owns the votes
 and the deadline. The defaults at the end are measured by
@@ -38,6 +43,7 @@ __all__ = [
     "Verdict",
     "Vote",
     "decide",
+    "leans_to",
 ]
 
 
@@ -100,14 +106,16 @@ class Verdict:
         return None if self.distance is None else float(distance_to_percentage(self.distance))
 
 
-def decide(votes: Sequence[Vote], policy: DecisionPolicy, *, deadline_passed: bool) -> Verdict:
+def decide(votes: Sequence[Vote], policy: DecisionPolicy, *, deadline_passed: bool, patient: bool = False) -> Verdict:
     """The verdict on a track from its votes so far (oldest first); only the last N count.
 
     KNOWN needs K supporting votes for one name (should two names both have K,
     possible only when 2K ≤ N, the one with more, then the nearer, wins).
     UNKNOWN rests on the window's votes against the leading name, with the
     mean of their nearest distances. PENDING counts the leader's votes. A
-    passed deadline turns PENDING into UNKNOWN; it never overrides KNOWN.
+    passed deadline turns PENDING into UNKNOWN, unless the decision is
+    ``patient`` and the window leans to someone (``leans_to``); it never
+    overrides KNOWN.
     """
     window = list(votes)[-policy.window :]
     support = _support(window, policy)
@@ -115,11 +123,31 @@ def decide(votes: Sequence[Vote], policy: DecisionPolicy, *, deadline_passed: bo
     backing = support[leader] if leader is not None else []
     if len(backing) >= policy.votes_needed:
         return Verdict(TrackState.KNOWN, leader, fmean(backing), len(backing))  # type: ignore[arg-type]
+    if deadline_passed and patient and leans_to(window, policy) is not None:
+        return Verdict(TrackState.PENDING, UNKNOWN, None, len(backing))
     open_slots = policy.window - len(window)
     if deadline_passed or len(backing) + open_slots < policy.votes_needed:
         against = [vote.distance for vote in window if vote.name != leader or not policy.supports(vote)]
         return Verdict(TrackState.UNKNOWN, UNKNOWN, fmean(against) if against else None, len(against))
     return Verdict(TrackState.PENDING, UNKNOWN, None, len(backing))
+
+
+def leans_to(votes: Sequence[Vote], policy: DecisionPolicy) -> str | None:
+    """The person K of the last N votes put nearest and within the tolerance, margin or not; else None.
+
+    Why K and the tolerance, not just "nearest most often": a stranger's looks
+    are nearest to *somebody* every time, mostly beyond the tolerance (the
+    sample clip with 金正恩 taken out: nearest 0.50-0.61); a registered
+    person whose margin a laugh squeezes stays within it (0.43-0.51). Only
+    the margin is waived, so leaning is exactly "KNOWN at margin 0".
+    """
+    window = list(votes)[-policy.window :]
+    near: dict[str, int] = {}
+    for vote in window:
+        if vote.distance <= policy.tolerance:
+            near[vote.name] = near.get(vote.name, 0) + 1
+    leaning = [name for name, count in near.items() if count >= policy.votes_needed]
+    return leaning[0] if len(leaning) == 1 else None
 
 
 def _support(window: Sequence[Vote], policy: DecisionPolicy) -> dict[str, list[float]]:

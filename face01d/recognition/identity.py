@@ -6,6 +6,14 @@ every ``reencode_s`` or when a clearly better view arrives (a stranger who
 turns to the camera may turn out to be registered); once known, never:
 the name is settled and the encoder is left to the other faces.
 Looks that fail the quality gates are counted but do not vote.
+
+A track still pending at the deadline whose looks lean to one person
+(``decision.leans_to``: only the margin short, as when a registered person
+laughs) is not announced unknown yet: it *waits*, up to the hard deadline,
+looking at the unknown pace. It thus gets exactly the looks an unknown
+track would get, so it can be named only when the old rule would have
+named it too (after a false ``unknown``); what changes is that the false
+``unknown`` is not sent, and a leaning stranger's ``unknown`` comes later.
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ from face01d.recognition.decision import DecisionPolicy, QualityGates, TrackStat
 from face01d.tracking.track import Look, Track
 
 PENDING = Verdict(TrackState.PENDING, UNKNOWN, None, 0)
-HARD_DEADLINE = 5.0  # × decision_deadline_s: pending this long is unknown, however few looks were possible
+HARD_DEADLINE = 5.0  # × decision_deadline_s: pending this long is unknown, however few looks were possible,
+# and however much its looks lean to someone (decision.leans_to): a laugh passes within it, a stranger waits it out
 
 
 def policy_from(config: TrackingConfig, tolerance: float) -> DecisionPolicy:
@@ -47,6 +56,7 @@ class TrackIdentity:
     rejected: int = 0  # looks that failed the quality gates
     last_look_at: float | None = None
     best_quality: float = 0.0
+    waiting: bool = False  # pending past the deadline on looks that lean to someone: looks at the unknown pace
 
     def __post_init__(self) -> None:
         self.votes = deque(maxlen=self.window)
@@ -56,7 +66,7 @@ class TrackIdentity:
         """Should this frame's detection of the track be encoded?"""
         if self.in_flight or not self.track.confirmed or self.verdict.state is TrackState.KNOWN:
             return False
-        if self.verdict.state is TrackState.PENDING or self.last_look_at is None:
+        if (self.verdict.state is TrackState.PENDING and not self.waiting) or self.last_look_at is None:
             return True
         look = self.track.look
         due = look.captured_at - self.last_look_at >= config.reencode_s
@@ -84,12 +94,24 @@ class TrackIdentity:
         if self.in_flight:
             return False
         age = now_mono - self.track.first_seen_mono
-        return age >= deadline_s * HARD_DEADLINE or (age >= deadline_s and self.looks >= policy.votes_needed)
+        return self._hard_deadline_passed(now_mono, deadline_s) or (
+            age >= deadline_s and self.looks >= policy.votes_needed
+        )
+
+    def _hard_deadline_passed(self, now_mono: float, deadline_s: float) -> bool:
+        return now_mono - self.track.first_seen_mono >= deadline_s * HARD_DEADLINE
 
     def decide(self, policy: DecisionPolicy, now_mono: float, deadline_s: float) -> bool:
-        """Update the verdict; True when it changed to something not yet announced."""
+        """Update the verdict; True when it changed to something not yet announced.
+
+        Between ``deadline_s`` and the hard deadline the decision is patient:
+        looks that lean to one person keep the track pending (``waiting``),
+        for a false "stranger" is an event too.
+        """
         passed = self.deadline_passed(policy, now_mono, deadline_s)
-        verdict = decide(list(self.votes), policy, deadline_passed=passed)
+        patient = not self._hard_deadline_passed(now_mono, deadline_s)
+        verdict = decide(list(self.votes), policy, deadline_passed=passed, patient=patient)
+        self.waiting |= passed and verdict.state is TrackState.PENDING
         if verdict.state is TrackState.UNKNOWN and not passed:
             # The window may already rule a name out, but three looks of a laugh
             # are not a stranger: unknown waits for the deadline, looking on.

@@ -28,6 +28,7 @@ from face01d.recognition.decision import (
     TrackState,
     Verdict,
     decide,
+    leans_to,
 )
 from face01d.recognition.recognizer import load_gallery
 from face01d.similarity import distance_to_percentage
@@ -101,6 +102,36 @@ def test_the_deadline_turns_pending_into_unknown_but_never_overrides_known() -> 
     two = decide([good(), good()], POLICY, deadline_passed=True)
     assert two.state is TrackState.UNKNOWN and two.votes == 0 and two.distance is None
     assert decide([good()] * 3, POLICY, deadline_passed=True).known
+
+
+def laughing(name: str = "alice", distance: float = 0.45) -> Vote:
+    """Nearest ``name`` and within the tolerance, but bob is nearly as near: the margin is short."""
+    return Vote(name, distance, distance + 0.01)
+
+
+def test_a_window_leans_to_the_person_k_votes_put_nearest_within_the_tolerance_whatever_the_margin() -> None:
+    assert leans_to([laughing(), far(), laughing(), laughing()], POLICY) == "alice"
+    assert leans_to([laughing(), good(), laughing()], POLICY) == "alice"  # supported votes lean too
+    assert leans_to([laughing(), laughing()], POLICY) is None  # fewer than K
+    assert leans_to([laughing(distance=0.51)] * 5, POLICY) is None  # nearest, but beyond the tolerance
+    assert leans_to([laughing("a"), laughing("b"), laughing("a"), laughing("b"), far()], POLICY) is None
+    assert leans_to([laughing()] * 3 + [far()] * 3, POLICY) is None  # only the last N count
+
+
+def test_a_patient_decision_waits_past_the_deadline_only_on_a_window_that_leans() -> None:
+    leaning = [laughing(), laughing(), good(), laughing(), far()]
+    assert decide(leaning, POLICY, deadline_passed=True).state is TrackState.UNKNOWN  # as before
+    assert decide(leaning, POLICY, deadline_passed=True, patient=True) == Verdict(TrackState.PENDING, UNKNOWN, None, 1)
+    nowhere = [far(), laughing(distance=0.55), far(), laughing()]
+    assert decide(nowhere, POLICY, deadline_passed=True, patient=True).state is TrackState.UNKNOWN
+    split = [laughing("a"), laughing("b"), laughing("a"), laughing("b")]
+    assert decide(split, POLICY, deadline_passed=True, patient=True).state is TrackState.UNKNOWN
+
+
+def test_patience_changes_nothing_before_the_deadline_and_never_holds_back_a_name() -> None:
+    for votes in ([laughing()] * 5, [far()] * 5, [laughing(), good(), good(), laughing(), good()], [good()] * 2):
+        assert decide(votes, POLICY, deadline_passed=False, patient=True) == decide(votes, POLICY, deadline_passed=False)
+    assert decide([laughing(), good(), good(), good()], POLICY, deadline_passed=True, patient=True).known
 
 
 @pytest.mark.parametrize("policy", [POLICY, DEFAULT_POLICY], ids=["test", "default"])
@@ -263,3 +294,29 @@ def test_kim_enrolled_is_known_within_a_second_and_never_anyone_else(looks, gall
     assert first <= 30, f"金正恩 named only at frame {first}"
     full = verdicts_[DEFAULT_POLICY.window - 1 :]
     assert sum(v.known for v in full) >= 0.8 * len(full)
+
+
+@pytest.mark.parametrize("detector", ["hog", "mediapipe"])
+def test_the_stranger_never_leans_so_patience_never_delays_his_unknown(looks, without_kim, detector: str) -> None:
+    votes = list(gated_votes(looks[detector], without_kim).values())  # every look the module took, in frame order
+    assert len(votes) >= 40
+    for end in range(1, len(votes) + 1):
+        window = votes[max(0, end - DEFAULT_POLICY.window) : end]
+        assert leans_to(window, DEFAULT_POLICY) is None, window
+        patient = decide(window, DEFAULT_POLICY, deadline_passed=True, patient=True)
+        assert patient == decide(window, DEFAULT_POLICY, deadline_passed=True)
+
+
+def test_kim_laughing_leans_to_him_where_the_old_deadline_called_him_a_stranger(looks, gallery) -> None:
+    """Frames 193-201 (mediapipe): his margin to 安倍晋三 and 麻生太郎 drops below 0.08 while he laughs."""
+    laugh = list(gated_votes(looks["mediapipe"], gallery, range(193, 202)).values())
+    assert len(laugh) == 9
+    strangers = 0
+    for end in range(DEFAULT_POLICY.window, len(laugh) + 1):
+        window = laugh[end - DEFAULT_POLICY.window : end]
+        impatient = decide(window, DEFAULT_POLICY, deadline_passed=True)
+        if impatient.state is TrackState.UNKNOWN:
+            strangers += 1
+            assert leans_to(window, DEFAULT_POLICY) == KIM, window
+            assert decide(window, DEFAULT_POLICY, deadline_passed=True, patient=True).state is TrackState.PENDING
+    assert strangers >= 1, "the laugh no longer costs him his margin: the test lost its point"

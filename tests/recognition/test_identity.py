@@ -93,3 +93,29 @@ def test_unknown_waits_for_the_deadline_even_when_the_window_rules_every_name_ou
     for distance in (0.35, 0.36):
         identity.add_look(identity.track.look, ENCODED, vote("obama", distance))
     assert identity.decide(POLICY, 0.9, CONFIG.decision_deadline_s) and identity.verdict.name == "obama"
+
+
+def test_a_track_whose_looks_lean_to_someone_waits_past_the_deadline_looking_at_the_unknown_pace():
+    identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
+    for distance in (0.42, 0.43):  # nearest obama, within 0.45, but biden nearly as near: he is laughing
+        identity.add_look(identity.track.look, ENCODED, vote("obama", distance, runner_up=distance + 0.01))
+    assert not identity.decide(POLICY, 1.0, CONFIG.decision_deadline_s)  # deadline passed: no false "unknown"
+    assert identity.verdict.state is TrackState.PENDING and identity.waiting
+    assert not identity.wants_look(CONFIG)  # the same view, too soon: as an unknown track would
+    identity.track.observe(Detection(FaceBox(100, 200, 200, 100), 0.9, 100.0), 1.1, 5)  # reencode_s later
+    assert identity.wants_look(CONFIG)
+    for distance in (0.35, 0.36):  # he stops laughing
+        identity.add_look(identity.track.look, ENCODED, vote("obama", distance))
+    assert identity.decide(POLICY, 2.5, CONFIG.decision_deadline_s) and identity.verdict.name == "obama"
+
+
+def test_a_leaning_track_is_unknown_at_the_hard_deadline_and_one_that_leans_nowhere_at_the_deadline():
+    leaning, nowhere = (TrackIdentity(confirmed_track(), CONFIG.vote_window) for _ in range(2))
+    for _ in range(2):
+        leaning.add_look(leaning.track.look, ENCODED, vote("obama", 0.42, runner_up=0.43))
+    nowhere.add_look(nowhere.track.look, ENCODED, vote("obama", 0.42, runner_up=0.43))
+    nowhere.add_look(nowhere.track.look, ENCODED, vote("biden", 0.42, runner_up=0.43))
+    assert nowhere.decide(POLICY, 1.0, CONFIG.decision_deadline_s) and nowhere.verdict.state is TrackState.UNKNOWN
+    assert not leaning.decide(POLICY, 4.9, CONFIG.decision_deadline_s)
+    assert leaning.decide(POLICY, 5.0, CONFIG.decision_deadline_s)  # HARD_DEADLINE × decision_deadline_s
+    assert leaning.verdict.state is TrackState.UNKNOWN
