@@ -119,6 +119,7 @@ class Identification:
     captured_at: float  # the frame of the look that decided it
     latency_ms: float
     encoding: np.ndarray | None = None
+    leaning: str | None = None  # a stranger whose looks leaned to this registered person (margin short)
 
     @property
     def known(self) -> bool:

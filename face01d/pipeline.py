@@ -210,7 +210,7 @@ class CameraPipeline:
         return [TrackView(track.id, track.box, *self.namer.verdict_of(track.id))
                 for track in self.tracker.tracks if track.confirmed]
 
-    def _announce(self, who: Identification, frame: Frame) -> None:
+    def _announce(self, who: Identification, frame: Frame | None) -> None:
         self._emit(self.presence.identified(who), frame)
 
     def _end_tracks(self, ended: list[Track]) -> None:

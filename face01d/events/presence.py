@@ -18,7 +18,10 @@ Decisions:
 - ``unknown`` once per track decided unknown, unless it is the same stranger
   as an ``unknown`` of the last ``cooldown_s`` (their mean encodings within
   ``SAME_STRANGER``): a stranger who lingers is announced once, two
-  strangers twice.
+  strangers twice. Nor is a track announced unknown whose looks leaned to
+  a registered person who is present on this camera now (nearest to them
+  and within the tolerance, only the margin short): that is most likely
+  them, laughing, on a second track.
 - ``left`` when a person has had no live track for ``presence_timeout_s``;
   it carries the capture time, box and track of the last sighting (the best
   estimate of when they left). Every ``left`` follows a ``recognized``.
@@ -146,6 +149,8 @@ class Presence:
         return self._event(EventType.RECOGNIZED, who)
 
     def _stranger(self, who: Identification) -> Event | None:
+        if who.leaning is not None and who.leaning in self._people:
+            return None  # looks that leaned to a person in view: most likely them, laughing
         now, cooldown = who.captured_at, self.config.cooldown_s
         self._strangers = [s for s in self._strangers if not cooldown_over(now, s.at, cooldown)]
         if any(_same_face(s.encoding, who.encoding) for s in self._strangers):

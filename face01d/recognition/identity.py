@@ -25,7 +25,7 @@ import numpy as np
 
 from face01d.config.models import TrackingConfig
 from face01d.faces import UNKNOWN, EncodedFace, Identification
-from face01d.recognition.decision import DecisionPolicy, QualityGates, TrackState, Verdict, Vote, decide
+from face01d.recognition.decision import DecisionPolicy, QualityGates, TrackState, Verdict, Vote, decide, leans_to
 from face01d.tracking.track import Look, Track
 
 PENDING = Verdict(TrackState.PENDING, UNKNOWN, None, 0)
@@ -57,6 +57,7 @@ class TrackIdentity:
     last_look_at: float | None = None
     best_quality: float = 0.0
     waiting: bool = False  # pending past the deadline on looks that lean to someone: looks at the unknown pace
+    leaning: str | None = None  # who the looks lean to (decision.leans_to), as of the last decision
 
     def __post_init__(self) -> None:
         self.votes = deque(maxlen=self.window)
@@ -111,6 +112,7 @@ class TrackIdentity:
         passed = self.deadline_passed(policy, now_mono, deadline_s)
         patient = not self._hard_deadline_passed(now_mono, deadline_s)
         verdict = decide(list(self.votes), policy, deadline_passed=passed, patient=patient)
+        self.leaning = leans_to(list(self.votes), policy)
         self.waiting |= passed and verdict.state is TrackState.PENDING
         if verdict.state is TrackState.UNKNOWN and not passed:
             # The window may already rule a name out, but three looks of a laugh
@@ -122,6 +124,10 @@ class TrackIdentity:
             return False  # nor a named one to unknown: K looks agreed
         self.verdict = verdict
         return verdict.state is not TrackState.PENDING and verdict.state is not self.announced
+
+    def give_up(self, policy: DecisionPolicy) -> None:
+        """The track ended while waiting: decide now, without patience (it is unknown)."""
+        self.verdict = decide(list(self.votes), policy, deadline_passed=True)
 
     def identification(self, look: Look, frame_size: tuple[int, int], now_mono: float) -> Identification:
         """The verdict as the events stage wants it; marks it announced."""
@@ -138,4 +144,5 @@ class TrackIdentity:
             captured_at=look.captured_at,
             latency_ms=round((now_mono - self.track.first_seen_mono) * 1000.0, 1),
             encoding=np.mean(self.encodings, axis=0) if self.encodings else None,
+            leaning=None if self.verdict.state is TrackState.KNOWN else self.leaning,
         )

@@ -55,7 +55,7 @@ class TrackNamer(Generic[P]):
         tolerance: float,
         recognizer: Recognizer,
         workers: VisionWorkers,
-        announce: Callable[[Identification, P], None],
+        announce: Callable[[Identification, P | None], None],
     ) -> None:
         self.stage_ms = {"encode": Percentiles(), "match": Percentiles()}
         self._camera = camera
@@ -67,15 +67,28 @@ class TrackNamer(Generic[P]):
         self._announce = announce
         self._identities: dict[str, TrackIdentity] = {}
         self._encoding: asyncio.Task[None] | None = None
+        self._frame_size = (0, 0)  # (width, height) of the latest frame, for a track that ends between frames
 
     def confirmed(self, tracks: list[Track]) -> None:
         for track in tracks:
             self._identities[track.id] = TrackIdentity(track, self._tracking.vote_window)
 
     def ended(self, track: Track) -> str | None:
-        """Forget a track; the registered person it was named as, if any."""
+        """Forget a track; the registered person it was named as, if any.
+
+        A track that ends while *waiting* (its looks leaned to somebody past
+        the deadline) was a face nobody could name: it is announced unknown
+        now, carrying whom it leaned to, so that a stranger who leaves early
+        is never unannounced (the events stage keeps quiet if that person is
+        present: then it was most likely them, laughing).
+        """
         identity = self._identities.pop(track.id, None)
-        if identity is None or identity.verdict.state is not TrackState.KNOWN:
+        if identity is None:
+            return None
+        if identity.verdict.state is TrackState.PENDING and identity.waiting:
+            identity.give_up(self._policy)
+            self._announce(identity.identification(track.look, self._frame_size, time.monotonic()), None)
+        if identity.verdict.state is not TrackState.KNOWN:
             return None
         return identity.verdict.name
 
@@ -89,6 +102,7 @@ class TrackNamer(Generic[P]):
 
     def frame_done(self, frame: P, seen: list[Track]) -> None:
         """After each frame: decide overdue tracks, and look again at those detected in it that want it."""
+        self._frame_size = (frame.width, frame.height)
         for identity in self._identities.values():
             if identity.verdict.state is TrackState.PENDING and not identity.in_flight:
                 self._decide(identity, frame)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from face01d.config.models import EventsConfig
@@ -139,3 +141,12 @@ def test_every_event_has_its_own_id():
     events = [e for t in range(5) for e in book.identified(decided("a", f"t{t}", float(t)))]
     events += [e for t in range(5) for e in book.identified(decided(UNKNOWN, f"u{t}", float(t), encoding=face(t)))]
     assert len({event.id for event in events}) == len(events) == 10
+
+
+def test_a_stranger_who_leaned_to_a_person_in_view_is_not_announced_one_who_leaned_to_nobody_there_is():
+    book = presence()
+    assert kinds(book.identified(decided("金正恩", "t1", 100.0))) == [("recognized", "金正恩")]
+    laughing = dataclasses.replace(decided(UNKNOWN, "t2", 101.0, encoding=face(1)), leaning="金正恩")
+    assert book.identified(laughing) == []  # 金正恩 is in view: his second track, laughing
+    lookalike = dataclasses.replace(decided(UNKNOWN, "t3", 102.0, encoding=face(2)), leaning="安倍晋三")
+    assert kinds(book.identified(lookalike)) == [("unknown", UNKNOWN)]  # 安倍晋三 is not here

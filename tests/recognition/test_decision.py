@@ -130,7 +130,8 @@ def test_a_patient_decision_waits_past_the_deadline_only_on_a_window_that_leans(
 
 def test_patience_changes_nothing_before_the_deadline_and_never_holds_back_a_name() -> None:
     for votes in ([laughing()] * 5, [far()] * 5, [laughing(), good(), good(), laughing(), good()], [good()] * 2):
-        assert decide(votes, POLICY, deadline_passed=False, patient=True) == decide(votes, POLICY, deadline_passed=False)
+        patient = decide(votes, POLICY, deadline_passed=False, patient=True)
+        assert patient == decide(votes, POLICY, deadline_passed=False)
     assert decide([laughing(), good(), good(), good()], POLICY, deadline_passed=True, patient=True).known
 
 

@@ -119,3 +119,22 @@ def test_a_leaning_track_is_unknown_at_the_hard_deadline_and_one_that_leans_nowh
     assert not leaning.decide(POLICY, 4.9, CONFIG.decision_deadline_s)
     assert leaning.decide(POLICY, 5.0, CONFIG.decision_deadline_s)  # HARD_DEADLINE × decision_deadline_s
     assert leaning.verdict.state is TrackState.UNKNOWN
+
+
+def test_a_waiting_track_that_gives_up_is_unknown_and_says_whom_it_leaned_to():
+    identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
+    for distance in (0.42, 0.43):
+        identity.add_look(identity.track.look, ENCODED, vote("obama", distance, runner_up=distance + 0.01))
+    identity.decide(POLICY, 1.0, CONFIG.decision_deadline_s)
+    assert identity.waiting and identity.leaning == "obama"
+    identity.give_up(POLICY)  # the track ended before its looks agreed
+    who = identity.identification(identity.track.look, (640, 480), 2.0)
+    assert (who.name, who.leaning, who.votes) == (UNKNOWN, "obama", 2) and who.distance is not None
+
+
+def test_a_named_track_carries_no_leaning():
+    identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
+    for distance in (0.30, 0.31):
+        identity.add_look(identity.track.look, ENCODED, vote("obama", distance))
+    assert identity.decide(POLICY, 0.5, CONFIG.decision_deadline_s)
+    assert identity.identification(identity.track.look, (640, 480), 0.5).leaning is None
