@@ -225,10 +225,8 @@ def _output_metrics(figures: Figures) -> Iterator[Metric]:
         yield GaugeMetricFamily(f"{PREFIX}_mqtt_queued_events", "Events queued in memory",
                                 value=float(figures.mqtt.get("queued") or 0))
     if figures.snapshots is not None:
-        family = CounterMetricFamily(f"{PREFIX}_snapshots", "Snapshots by outcome", labels=["outcome"])
-        for outcome in ("written", "failed", "dropped", "frames_dropped"):
-            family.add_metric([outcome], float(figures.snapshots.get(outcome) or 0))
-        yield family
+        yield _by_outcome("snapshots", "Snapshots by outcome", figures.snapshots,
+                          ("written", "failed", "dropped", "frames_dropped"))
     if figures.gallery_people is not None:
         yield GaugeMetricFamily(f"{PREFIX}_gallery_people", "People in the gallery", value=figures.gallery_people)
         yield GaugeMetricFamily(f"{PREFIX}_gallery_encodings", "Encodings in the gallery",
@@ -238,10 +236,8 @@ def _output_metrics(figures: Figures) -> Iterator[Metric]:
 
 def _other_outputs(figures: Figures) -> Iterator[Metric]:
     if figures.unknown_crops is not None:
-        family = CounterMetricFamily(f"{PREFIX}_unknown_crops", "Unknown faces' crops by outcome", labels=["outcome"])
-        for outcome in ("written", "failed", "dropped", "pruned"):
-            family.add_metric([outcome], float(figures.unknown_crops.get(outcome) or 0))
-        yield family
+        yield _by_outcome("unknown_crops", "Unknown faces' crops by outcome", figures.unknown_crops,
+                          ("written", "failed", "dropped", "pruned"))
     if figures.preview_viewers is not None:
         viewers = GaugeMetricFamily(f"{PREFIX}_preview_viewers", "Open live views", labels=["camera"])
         for camera, count in figures.preview_viewers.items():
@@ -252,6 +248,13 @@ def _other_outputs(figures: Figures) -> Iterator[Metric]:
     yield CounterMetricFamily(f"{PREFIX}_decoder_errors_unattributed",
                               "FFmpeg decode errors no single camera could be charged with",
                               value=float(figures.unattributed_decoder_errors))
+
+
+def _by_outcome(name: str, text: str, counts: Mapping[str, Any], outcomes: tuple[str, ...]) -> Metric:
+    family = CounterMetricFamily(f"{PREFIX}_{name}", text, labels=["outcome"])
+    for outcome in outcomes:
+        family.add_metric([outcome], float(counts.get(outcome) or 0))
+    return family
 
 
 def _copy(mapping: Mapping[str, Any] | None) -> dict[str, Any] | None:

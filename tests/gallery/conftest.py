@@ -4,7 +4,9 @@ and galleries built once per session so the slow encoding is paid once."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -38,3 +40,13 @@ def knn_gallery(data, encode_faces, tmp_path_factory) -> tuple[Gallery, GalleryR
 def face01_gallery(data, encode_faces, tmp_path_factory) -> tuple[Gallery, GalleryReport]:
     cache = tmp_path_factory.mktemp("face01-cache")
     return build_gallery(data.face01_gallery, encode_faces, SETTINGS_KEY, cache_dir=cache)
+
+
+@pytest.fixture(scope="module")
+def huge_face(data, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """obama.jpg (910×1137, one face) upscaled to 8000 px wide: 71 Mpx, decoded at 1/8 under the pixel cap."""
+    small = cv2.imread(str(data("face_recognition/test_images/obama.jpg")))
+    height = 8000 * small.shape[0] // small.shape[1]
+    path = tmp_path_factory.mktemp("huge") / "obama_huge.jpg"
+    cv2.imwrite(str(path), cv2.resize(small, (8000, height), interpolation=cv2.INTER_LINEAR))
+    return path

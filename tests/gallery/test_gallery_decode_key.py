@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -23,16 +22,6 @@ from face01d.vision.image import DETECTION_MAX_PIXELS, decode_key
 from gallery_helpers import SETTINGS_KEY, copy_into
 
 STALE_FACES = 3  # what the full-size decode said
-
-
-@pytest.fixture(scope="module")
-def huge_face(data, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """obama.jpg upscaled to 8000 px wide (71 Mpx, one face): decoded at 1/8 under the cap."""
-    small = cv2.imread(str(data("face_recognition/test_images/obama.jpg")))
-    height = 8000 * small.shape[0] // small.shape[1]
-    path = tmp_path_factory.mktemp("huge") / "obama_huge.jpg"
-    cv2.imwrite(str(path), cv2.resize(small, (8000, height), interpolation=cv2.INTER_LINEAR))
-    return path
 
 
 def write_pre_decode_key_cache(cache_dir: Path, results: dict[str, CachedResult]) -> None:

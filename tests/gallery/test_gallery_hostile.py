@@ -11,7 +11,6 @@ import time
 import zlib
 from pathlib import Path
 
-import cv2
 import pytest
 from structlog.testing import capture_logs
 
@@ -89,16 +88,6 @@ def test_a_file_over_the_byte_cap_is_refused(tmp_path: Path, monkeypatch: pytest
     path.write_bytes(b"x" * 11)
     with pytest.raises(ImageReadError, match=r"big\.png: 11 bytes is over the limit of 10"):
         load_image(path)
-
-
-@pytest.fixture(scope="module")
-def huge_face(data, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """obama.jpg (910×1137) upscaled to 8000 px wide: 71 Mpx, one face."""
-    small = cv2.imread(str(data("face_recognition/test_images/obama.jpg")))
-    height = 8000 * small.shape[0] // small.shape[1]
-    path = tmp_path_factory.mktemp("huge") / "obama_huge.jpg"
-    cv2.imwrite(str(path), cv2.resize(small, (8000, height), interpolation=cv2.INTER_LINEAR))
-    return path
 
 
 def test_a_huge_image_is_decoded_reduced(huge_face: Path) -> None:
