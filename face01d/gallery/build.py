@@ -18,7 +18,7 @@ import numpy as np
 import structlog
 
 from face01d.errors import GalleryError, ImageReadError
-from face01d.gallery.cache import CacheCorrupt, CachedResult, default_cache_dir, file_digest, load_cache, save_cache
+from face01d.gallery.cache import CacheCorrupt, CachedResult, file_digest, load_cache, save_cache
 from face01d.gallery.layout import CACHE_DIRNAME, HARMLESS_SKIPS, GalleryEntry, scan_gallery
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.faces import Face

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from gallery_helpers import SETTINGS_KEY, copy_into
 from face01d.errors import GalleryError
 from face01d.gallery import build_gallery
-from face01d.config.models import GalleryConfig
 
 
 def test_knn_folder_per_person_gallery(knn_gallery) -> None:
