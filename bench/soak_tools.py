@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from support.broker import Mosquitto, MqttRecorder, free_port  # noqa: E402 - tests/ is put on the path above
+from support.rtsp_relay import close_quietly  # noqa: E402
 
 __all__ = ["EventRecorder", "Gate", "Mosquitto", "TreeSample", "sample_tree"]
 
@@ -51,7 +52,7 @@ class Gate:
         with self._lock:
             sockets, self._open = self._open + ([listener] if listener else []), []
         for sock in sockets:
-            _quiet_close(sock)
+            close_quietly(sock)
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -62,7 +63,7 @@ class Gate:
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=2)
             except OSError:
-                _quiet_close(client)
+                close_quietly(client)
                 continue
             upstream.settimeout(None)
             with self._lock:
@@ -78,16 +79,8 @@ def _pump(source: socket.socket, target: socket.socket) -> None:
     except OSError:
         pass
     finally:
-        _quiet_close(source)
-        _quiet_close(target)
-
-
-def _quiet_close(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()
+        close_quietly(source)
+        close_quietly(target)
 
 
 class EventRecorder(MqttRecorder):

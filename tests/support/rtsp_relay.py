@@ -48,11 +48,11 @@ class RtspRelay:
         """Stop serving and drop every client connection."""
         self._closed = True
         for sock in (self._listener, self._rtp):
-            _quiet_close(sock)
+            close_quietly(sock)
         with self._lock:
             clients, self._clients = self._clients, []
         for client in clients:
-            _quiet_close(client.sock)
+            close_quietly(client.sock)
         for thread in self._threads:
             thread.join(timeout=2)
 
@@ -92,7 +92,7 @@ class RtspRelay:
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)
-        _quiet_close(client.sock)
+        close_quietly(client.sock)
 
     def _serve_client(self, client: _Client) -> None:
         reader = client.sock.makefile("rb")
@@ -161,7 +161,7 @@ def _with_control(sdp: str) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-def _quiet_close(sock: socket.socket) -> None:
+def close_quietly(sock: socket.socket) -> None:
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
