@@ -1,4 +1,4 @@
-"""Value types that every stage shares: a box, a detection, a face, a verdict.
+"""Value types that every stage shares: a frame, a box, a detection, a face, a verdict.
 
 This module imports nothing of face01d, so capture, vision, tracking,
 recognition, events and sinks can all depend on it without depending on
@@ -9,11 +9,36 @@ compared with face_recognition's directly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 UNKNOWN = "Unknown"  # the name given to a face that matches nobody in the gallery
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded camera image: what capture hands to the analysis, and outputs draw or save.
+
+    ``image`` is BGR ``uint8`` (OpenCV's order); vision converts it to RGB in
+    one place. ``index`` counts frames read from the source since the camera
+    started, so gaps show what was skipped or dropped.
+    """
+
+    camera: str
+    index: int
+    image: np.ndarray
+    captured_at: float  # time.time() when the frame was read (UTC epoch seconds)
+    read_mono: float = field(default_factory=time.monotonic)  # when it was read, for latencies
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
 
 
 @dataclass(frozen=True, slots=True)

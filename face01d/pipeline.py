@@ -27,12 +27,11 @@ import structlog
 
 from face01d import pacing
 from face01d.capture.camera import Camera, slot_for
-from face01d.capture.frame import Frame
 from face01d.config.models import CameraConfig, Config
 from face01d.errors import Face01dError
 from face01d.events.model import Event, EventType
 from face01d.events.presence import Presence, TrackEnd
-from face01d.faces import Identification
+from face01d.faces import Frame, Identification
 from face01d.recognition.namer import TrackNamer
 from face01d.recognition.recognizer import Recognizer
 from face01d.sinks.base import TrackView

@@ -9,7 +9,6 @@ from face01d.capture.camera import (
     make_source,
     slot_for,
 )
-from face01d.capture.frame import Frame
 from face01d.capture.slot import FrameSlot
 from face01d.capture.source import CameraThread, Source, SourceAuthError, SourceError
 from face01d.urls import redact_url
@@ -19,7 +18,6 @@ __all__ = [
     "Camera",
     "CameraStats",
     "CameraThread",
-    "Frame",
     "FrameGate",
     "FrameSlot",
     "Source",

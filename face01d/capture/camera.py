@@ -29,12 +29,12 @@ import structlog
 
 from face01d import native_stderr
 from face01d.backoff import Backoff
-from face01d.capture.frame import Frame
 from face01d.capture.http_source import MjpegSource, SnapshotSource
 from face01d.capture.opencv_source import OpenCVSource
 from face01d.capture.slot import FrameSlot
 from face01d.capture.source import CameraThread, Source, SourceAuthError, SourceError
 from face01d.config.models import CameraConfig, CameraKind
+from face01d.faces import Frame
 from face01d.urls import redact_url
 
 BACKOFF_START_S = 0.5  # first reconnect delay (upper bound of the jitter)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from face01d.capture.frame import Frame
+from face01d.faces import Frame
 
 LOSSLESS_CAPACITY = 4  # frames decoded ahead for a file at pace "none" (4 × 6 MB at 1080p)
 

@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 import structlog
 
-from face01d.capture.frame import Frame
 from face01d.events.model import Event, EventType
+from face01d.faces import Frame
 from face01d.private_files import make_private_dirs, write_private_atomic
 from face01d.sinks.base import Sink
 from face01d.sinks.snapshots import encode_jpeg, face_crop

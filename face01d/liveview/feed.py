@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from face01d.capture.frame import Frame
+from face01d.faces import Frame
 from face01d.sinks.base import TrackView
 
 Render = Callable[[Frame, Sequence[TrackView]], Awaitable[bytes]]  # the JPEG of a frame with its tracks drawn

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 import structlog
 
-from face01d.capture.frame import Frame
 from face01d.config.models import PreviewConfig
+from face01d.faces import Frame
 from face01d.liveview.drawing import DrawOptions, draw_overlay
 from face01d.liveview.feed import CameraFeed
 from face01d.liveview.fonts import TextPainter, find_cjk_font

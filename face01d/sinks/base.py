@@ -24,9 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from face01d.capture.frame import Frame
 from face01d.events.model import Event
-from face01d.faces import FaceBox
+from face01d.faces import FaceBox, Frame
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ import structlog
 
 from face01d.config.models import MqttConfig
 from face01d.events.model import Event, EventType
-from face01d.capture.frame import Frame
+from face01d.faces import Frame
 from face01d.sinks.base import Sink
 from face01d.sinks.delivery import POISON_ATTEMPTS, EventDelivery
 from face01d.sinks.discovery import DiscoveryContext, all_configs

@@ -14,8 +14,8 @@ import asyncio
 
 import structlog
 
-from face01d.capture.frame import Frame
 from face01d.events.model import Event
+from face01d.faces import Frame
 from face01d.sinks.base import Sink
 from face01d.sinks.mqtt import MqttSink
 from face01d.sinks.snapshots import encode_jpeg

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from face01d.capture.frame import Frame
 from face01d.events.model import Event
+from face01d.faces import Frame
 from face01d.shutdown import stage
 from face01d.sinks.base import Sink, TrackView
 

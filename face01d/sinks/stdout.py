@@ -24,8 +24,8 @@ from typing import IO
 
 import structlog
 
-from face01d.capture.frame import Frame
 from face01d.events.model import Event
+from face01d.faces import Frame
 from face01d.sinks.base import Sink
 
 log = structlog.get_logger(__name__)

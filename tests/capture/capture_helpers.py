@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from face01d.capture.frame import Frame
 from face01d.capture.slot import FrameSlot
+from face01d.faces import Frame
 
 
 class Consumer:

@@ -6,8 +6,8 @@ import asyncio
 
 import numpy as np
 
-from face01d.capture.frame import Frame
 from face01d.capture.slot import FrameSlot
+from face01d.faces import Frame
 
 
 def frame(index: int) -> Frame:

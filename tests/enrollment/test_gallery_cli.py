@@ -13,11 +13,10 @@ import cv2
 import pytest
 from click.testing import CliRunner, Result
 
-from face01d.capture.frame import Frame
 from face01d.cli import cli
 from face01d.enrollment.unknown import UnknownCrops
 from face01d.events.model import Event, EventType
-from face01d.faces import FaceBox
+from face01d.faces import FaceBox, Frame
 from face01d.oneshot import list_people
 
 from support.listing import names

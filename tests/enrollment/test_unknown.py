@@ -12,11 +12,10 @@ from pathlib import Path
 import cv2
 import pytest
 
-from face01d.capture.frame import Frame
 from face01d.config.models import Config
 from face01d.enrollment.unknown import UnknownCrops, prune_unknown, unknown_dir
 from face01d.events.model import Event, EventType
-from face01d.faces import FaceBox
+from face01d.faces import FaceBox, Frame
 from face01d.sinks.outbox import default_outbox_path
 
 OBAMA_BOX = FaceBox(142, 617, 409, 349)  # face_recognition's documented box for obama.jpg

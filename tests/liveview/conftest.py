@@ -16,8 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from face01d.capture.frame import Frame
-from face01d.faces import UNKNOWN, FaceBox
+from face01d.faces import UNKNOWN, FaceBox, Frame
 from face01d.sinks.base import TrackView
 from face01d.vision.detectors import HogDetector
 

@@ -17,11 +17,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from face01d.app import Daemon
-from face01d.capture.frame import Frame
 from face01d.capture.opencv_source import OpenCVSource
 from face01d.config.models import CameraConfig, Config, DetectorConfig, GalleryConfig, MqttConfig, WorkersConfig
 from face01d.errors import ExitCode
 from face01d.events.model import Event, EventType
+from face01d.faces import Frame
 from face01d.pipeline import CameraPipeline, Progress, analysis_stuck
 from face01d.recognition.recognizer import Recognizer, load_gallery
 from face01d.sinks.mqtt import MqttSink

@@ -8,10 +8,9 @@ import time
 
 from structlog.testing import capture_logs
 
-from face01d.capture.frame import Frame
 from face01d.config.models import CameraConfig, Config, DetectorConfig, GalleryConfig, WorkersConfig
 from face01d.events.model import Event, EventType
-from face01d.faces import UNKNOWN
+from face01d.faces import UNKNOWN, Frame
 from face01d.pipeline import CameraPipeline
 from face01d.recognition.recognizer import Recognizer, load_gallery
 from face01d.sinks.base import Sink

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from face01d.capture.frame import Frame
 from face01d.events.model import Event
+from face01d.faces import Frame
 from face01d.sinks.base import Sink, TrackView
 from face01d.sinks.outputs import Outputs
 
