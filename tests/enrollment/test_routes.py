@@ -14,11 +14,12 @@ import pytest
 
 from face01d.config.models import DetectorConfig, GalleryConfig
 from face01d.enrollment.routes import EnrollmentApi, enrollment_routes
-from face01d.http import HttpServer, Readiness, make_app
+from face01d.http import Readiness, make_app
 from face01d.metrics import Figures, Metrics
 from face01d.recognition.recognizer import Recognizer, load_gallery
 from face01d.workers import ThreadWorkers, VisionSettings
 
+from support.http_client import serve_app
 from support.listing import names
 
 TOKEN = "enroll-token"
@@ -59,15 +60,10 @@ async def served(tmp_path: Path, shared_cache: Path, data) -> AsyncIterator[Serv
 
     api = EnrollmentApi(workers, lambda: holder[0], config, MAX_UPLOAD_MB, reload)
     app = make_app(Metrics(Figures), Readiness(), TOKEN, extra=enrollment_routes(api))
-    server = HttpServer(app, "127.0.0.1", 0)
-    await server.start()
-    headers = {"Authorization": f"Bearer {TOKEN}"}
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", headers=headers,
-                                     timeout=120) as client:
+        async with serve_app(app, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120) as client:
             yield Served(client, gallery_dir, reloads, holder)
     finally:
-        await server.stop(5)
         api.close()
         await workers.stop()
 

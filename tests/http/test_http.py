@@ -24,6 +24,7 @@ from face01d.errors import ConfigError
 from face01d.events.model import Event, EventType
 from face01d.http import HttpServer, Readiness, make_app
 from face01d.metrics import Figures, Metrics
+from support.http_client import serve_app
 
 TOKEN = "s3cret-token"
 DOOR = {
@@ -54,13 +55,8 @@ def event(kind: EventType) -> Event:
 
 
 async def serving(metrics: Metrics, readiness: Readiness, token: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    server = HttpServer(make_app(metrics, readiness, token), "127.0.0.1", 0)
-    await server.start()
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=5) as client:
-            yield client
-    finally:
-        await server.stop(5)
+    async with serve_app(make_app(metrics, readiness, token), timeout=5) as client:
+        yield client
 
 
 @pytest.fixture

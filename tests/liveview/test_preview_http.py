@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 from face01d.config.models import PreviewConfig
-from face01d.http import HttpServer, Readiness, make_app
+from face01d.http import Readiness, make_app
 from face01d.liveview import LiveView, preview_routes
 from face01d.liveview import routes as preview_module
 from face01d.metrics import Figures, Metrics
+from support.http_client import serve_app
 from support.mjpeg import MjpegReader, decode
 
 TOKEN = "preview-token"
@@ -67,14 +68,11 @@ async def wait_for(condition, timeout: float = 10.0) -> None:
 
 async def serve(view: LiveView, token: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
     app = make_app(Metrics(lambda: Figures()), Readiness(), token, extra=preview_routes(view))
-    server = HttpServer(app, "127.0.0.1", 0)
-    await server.start()
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=10) as client:
+    async with serve_app(app, timeout=10) as client:
+        try:
             yield client
-    finally:
-        await view.stop(1)
-        await server.stop(5)
+        finally:
+            await view.stop(1)  # open streams end before the server stops
 
 
 @pytest.fixture

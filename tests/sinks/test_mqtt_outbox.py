@@ -32,15 +32,21 @@ class UnserialisableEvent(Event):
         raise ValueError("cannot serialise this one")
 
 
-async def test_events_accepted_during_an_outage_survive_a_restart(mosquitto, mqtt_recorder, make_sink, tmp_path):
+async def accept_while_down(mosquitto, make_sink, outbox: Path, events: list[Event]) -> None:
+    """With the broker down, a sink accepts ``events``, commits them to ``outbox`` and stops."""
     mosquitto.kill()
+    sink = make_sink(mosquitto.port, outbox_path=outbox)
+    await sink.start()
+    for event in events:
+        sink.publish_event(event)
+    await wait_until(lambda: sink.stats["outbox"] == len(events))
+    await sink.stop(timeout=1.0)
+
+
+async def test_events_accepted_during_an_outage_survive_a_restart(mosquitto, mqtt_recorder, make_sink, tmp_path):
     outbox = tmp_path / "outbox.sqlite3"
-    first = make_sink(mosquitto.port, outbox_path=outbox)
-    await first.start()
-    for index in range(20):
-        first.publish_event(make_event(index, camera="door" if index % 2 else "玄関"))
-    await wait_until(lambda: first.stats["outbox"] == 20)
-    await first.stop(timeout=1.0)
+    await accept_while_down(mosquitto, make_sink, outbox,
+                            [make_event(index, camera="door" if index % 2 else "玄関") for index in range(20)])
 
     mosquitto.start()
     recorder = mqtt_recorder(mosquitto, "face01/#")
@@ -159,14 +165,8 @@ async def test_an_unserialisable_event_does_not_block_the_next(mosquitto, mqtt_r
 
 async def test_a_stored_event_the_broker_cannot_take_is_set_aside(mosquitto, mqtt_recorder, make_sink, tmp_path):
     """A row that cannot become a message (here: a damaged payload) is moved aside, not retried forever."""
-    mosquitto.kill()
     outbox = tmp_path / "outbox.sqlite3"
-    first = make_sink(mosquitto.port, outbox_path=outbox)
-    await first.start()
-    for index in range(3):
-        first.publish_event(make_event(index))
-    await wait_until(lambda: first.stats["outbox"] == 3)
-    await first.stop(timeout=1.0)
+    await accept_while_down(mosquitto, make_sink, outbox, [make_event(index) for index in range(3)])
     with sqlite3.connect(outbox) as db:
         db.execute("UPDATE events SET payload = ? WHERE id = 'event-0001'", (b"\xff not json",))
 
