@@ -21,12 +21,12 @@ import structlog
 
 from face01d.config.models import GalleryConfig
 from face01d.errors import ExitCode, Face01dError, GalleryError, ImageReadError, InputError
-from face01d.enrollment.images import decode_image_bytes, require_one_face, stored_form
+from face01d.enrollment.images import require_one_face, stored_form
 from face01d.enrollment.unknown import CROP_SUFFIX, EVENT_SUFFIX
 from face01d.faces import UNKNOWN
 from face01d.gallery.layout import DEFAULT_STEM, printable, scan_gallery
 from face01d.private_files import write_private_atomic
-from face01d.vision.image import DETECTION_MAX_PIXELS, MAX_IMAGE_BYTES
+from face01d.vision.image import DETECTION_MAX_PIXELS, MAX_IMAGE_BYTES, decode_image_bytes
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""Images given for enrollment: decoded as the gallery builder decodes, stored in a format it reads.
+"""Images given for enrollment: checked as the gallery builder checks them, stored in a format it reads.
 
 What ``gallery add`` accepts must be what the gallery builder later encodes,
 so an upload is decoded exactly as ``face01d.vision.image.load_image`` decodes
@@ -16,13 +16,6 @@ import numpy as np
 from face01d.config.models import GalleryConfig
 from face01d.errors import ImageReadError, InputError
 from face01d.recognition.recognizer import gallery_encoder
-from face01d.vision.image import (  # the decoder's own steps: one way to decode, for files and uploads
-    MAX_IMAGE_BYTES,
-    _decode_flags,
-    _fit,
-    _header_size,
-    to_rgb,
-)
 
 _MAGIC = ((b"\xff\xd8\xff", ".jpg"), (b"\x89PNG\r\n\x1a\n", ".png"))
 
@@ -34,21 +27,6 @@ class NotOneFace(InputError):
         why = "no face found" if faces == 0 else f"{faces} faces found"
         super().__init__(f"{label}: {why}; an enrollment image must hold exactly one face")
         self.faces = faces
-
-
-def decode_image_bytes(data: bytes, label: str, max_pixels: int | None = None) -> np.ndarray:
-    """RGB uint8 of an encoded image, as ``load_image`` would decode it; ImageReadError otherwise."""
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ImageReadError(f"{label}: {len(data):,} bytes is over the limit of {MAX_IMAGE_BYTES:,}")
-    raw = np.frombuffer(data, dtype=np.uint8)
-    size = _header_size(label, raw)  # type: ignore[arg-type]  # the path is only quoted in messages
-    decoded = cv2.imdecode(raw, _decode_flags(size, max_pixels)) if raw.size else None
-    if decoded is None:
-        raise ImageReadError(f"{label}: not a decodable image")
-    try:
-        return to_rgb(_fit(decoded, max_pixels), "bgr")
-    except ValueError as error:
-        raise ImageReadError(f"{label}: {error}") from None
 
 
 def stored_form(data: bytes, rgb: np.ndarray) -> tuple[str, bytes]:

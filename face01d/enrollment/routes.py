@@ -40,11 +40,11 @@ from face01d.enrollment.gallery_edit import (
     valid_name,
     write_uploads,
 )
-from face01d.enrollment.images import NotOneFace, decode_image_bytes
+from face01d.enrollment.images import NotOneFace
 from face01d.errors import Face01dError, ImageReadError
 from face01d.faces import Face, Sighting
 from face01d.recognition.recognizer import Recognizer
-from face01d.vision.image import DETECTION_MAX_PIXELS
+from face01d.vision.image import DETECTION_MAX_PIXELS, decode_image_bytes
 from face01d.workers.base import VisionWorkers, WorkerLost
 
 log = structlog.get_logger(__name__)

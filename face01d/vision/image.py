@@ -87,14 +87,30 @@ def load_image_scaled(path: Path, max_pixels: int | None = None) -> tuple[np.nda
     """``load_image``, and the (vertical, horizontal) factors that map the result's pixel
     coordinates back to the file's own: a box found in a capped decode of a
     huge photo is reported where it is in that photo."""
-    raw = _read_bytes(Path(path))
-    size = _header_size(path, raw)
+    decoded, (width, height) = _decode(_read_bytes(Path(path)), path, max_pixels)
+    rgb = to_rgb(decoded, "bgr")
+    return rgb, (height / rgb.shape[0], width / rgb.shape[1])
+
+
+def decode_image_bytes(data: bytes, label: str, max_pixels: int | None = None) -> np.ndarray:
+    """RGB uint8 of an encoded image (an upload), decoded as ``load_image`` decodes a file: the same
+    limits, the same reduced decoding of huge photos; ImageReadError naming ``label`` otherwise."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageReadError(f"{label}: {len(data):,} bytes is over the limit of {MAX_IMAGE_BYTES:,}")
+    decoded, _ = _decode(np.frombuffer(data, dtype=np.uint8), label, max_pixels)
+    try:
+        return to_rgb(decoded, "bgr")
+    except ValueError as error:
+        raise ImageReadError(f"{label}: {error}") from None
+
+
+def _decode(raw: np.ndarray, label: str | Path, max_pixels: int | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """OpenCV's decode of ``raw``, shrunk to ``max_pixels``, and the (width, height) of the original."""
+    size = _header_size(label, raw)
     decoded = cv2.imdecode(raw, _decode_flags(size, max_pixels)) if raw.size else None
     if decoded is None:
-        raise ImageReadError(f"{path}: not a decodable image")
-    width, height = size or (decoded.shape[1], decoded.shape[0])
-    rgb = to_rgb(_fit(decoded, max_pixels), "bgr")
-    return rgb, (height / rgb.shape[0], width / rgb.shape[1])
+        raise ImageReadError(f"{label}: not a decodable image")
+    return _fit(decoded, max_pixels), size or (decoded.shape[1], decoded.shape[0])
 
 
 def _read_bytes(path: Path) -> np.ndarray:
@@ -110,7 +126,7 @@ def _read_bytes(path: Path) -> np.ndarray:
         raise ImageReadError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
 
-def _header_size(path: Path, raw: np.ndarray) -> tuple[int, int] | None:
+def _header_size(path: str | Path, raw: np.ndarray) -> tuple[int, int] | None:
     """(width, height) from the file's header alone; None when Pillow cannot tell.
 
     ImageReadError when the header claims more than MAX_IMAGE_PIXELS.
