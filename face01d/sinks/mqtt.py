@@ -141,23 +141,17 @@ class MqttSink(Sink):
         elif event.type is EventType.LEFT:
             self.set_presence(event.camera, event.name, False)
 
-    def camera_status(self, camera: str, online: bool) -> None:
-        self.set_camera_status(camera, online)
-
     def presence(self, camera: str, present: frozenset[str]) -> None:
         """ON for who is present, after every frame: retained presence expires unless refreshed
         (``set_presence`` rate-limits the repeats). OFF comes with ``left``."""
         for name in present:
             self.set_presence(camera, name, True)
 
-    def people_changed(self, people: Sequence[str]) -> None:
-        self.update_people(people)
-
     def publish_stats(self, payload: Mapping[str, object]) -> None:
         """Counters as JSON on ``<prefix>/<node>/stats``: QoS 0, not retained, latest wins."""
         self._put_state(Message(self._topics.stats, json.dumps(payload).encode("utf-8"), 0, False))
 
-    def set_camera_status(self, camera: str, online: bool) -> None:
+    def camera_status(self, camera: str, online: bool) -> None:
         """Retained ``online`` / ``offline`` for one camera; replayed on reconnect."""
         if self._camera_online.get(camera) == online:
             return
@@ -174,7 +168,7 @@ class MqttSink(Sink):
         if self._config.publish_snapshots:
             self._put_state(Message(self._topics.snapshot(camera), bytes(jpeg), 0, False))
 
-    def update_people(self, people: Sequence[str]) -> None:
+    def people_changed(self, people: Sequence[str]) -> None:
         """The gallery changed: publish the new discovery configs, remove the old
         (an empty retained config deletes the entity), then clear the presence
         of who left the gallery and say OFF for who joined it."""

@@ -37,8 +37,8 @@ async def test_event_is_published_qos1_not_retained_complete_json(mosquitto, mqt
 
 async def test_online_retained_on_connect_with_discovery_and_camera_status(mosquitto, mqtt_recorder, make_sink):
     sink = make_sink(mosquitto.port)
-    sink.set_camera_status("door", True)
-    sink.set_camera_status("玄関", False)
+    sink.camera_status("door", True)
+    sink.camera_status("玄関", False)
     await sink.start()
     await wait_until(lambda: sink.stats["connected"] and sink.stats["published"] >= 3)
     await asyncio.sleep(0.2)
@@ -153,12 +153,12 @@ async def test_snapshot_published_only_when_enabled(mosquitto, mqtt_recorder, ma
     assert not [m for m in recorder.messages() if m.topic.endswith("/snapshot")]
 
 
-async def test_update_people_adds_and_removes_discovery(mosquitto, mqtt_recorder, make_sink):
+async def test_people_changed_adds_and_removes_discovery(mosquitto, mqtt_recorder, make_sink):
     recorder = mqtt_recorder(mosquitto, "homeassistant/#")
     sink = make_sink(mosquitto.port)
     await sink.start()
     await recorder.wait_for(lambda ms: len(ms) >= 8)
-    sink.update_people(["金正恩", "Bob"])
+    sink.people_changed(["金正恩", "Bob"])
     messages = await recorder.wait_for(lambda ms: any(m.payload == b"" for m in ms) and any(b"Bob at" in m.payload for m in ms))
     removed = {m.topic for m in messages if m.payload == b""}
     assert len(removed) == 4 and all("alice" in topic for topic in removed)  # occupancy + trigger, per camera
@@ -191,7 +191,7 @@ async def test_unchanged_camera_status_is_not_republished(mosquitto, mqtt_record
     await sink.start()
     await wait_until(lambda: sink.stats["connected"])
     for online in (True, True, True, False, False, True):
-        sink.set_camera_status("door", online)
+        sink.camera_status("door", online)
         await asyncio.sleep(0.05)
     await recorder.wait_for(lambda ms: len(ms) >= 3)
     await asyncio.sleep(0.3)

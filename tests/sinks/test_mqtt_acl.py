@@ -62,7 +62,7 @@ STATUS_TOPIC = f"face01/{NODE}/status"
 
 def _say_everything(sink) -> None:
     """One of each kind of message a node publishes."""
-    sink.set_camera_status("door", True)
+    sink.camera_status("door", True)
     sink.publish_event(make_event(1))  # also last_recognized, the device trigger
     sink.set_presence("door", "Alice", True)
     sink.publish_snapshot("door", b"\xff\xd8jpeg\xff\xd9")

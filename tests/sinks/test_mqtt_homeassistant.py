@@ -99,7 +99,7 @@ async def test_a_reconnect_says_off_and_never_replays_an_old_on(mosquitto, mqtt_
 
 async def test_birth_message_republishes_discovery_and_state(mosquitto, mqtt_recorder, make_sink):
     sink = make_sink(mosquitto.port)
-    sink.set_camera_status("door", True)
+    sink.camera_status("door", True)
     await sink.start()
     await wait_until(lambda: sink.stats["connected"])
     sink.publish_event(make_event(1))  # a last recognition to say again
@@ -130,7 +130,7 @@ async def test_removed_person_loses_entities_and_presence(mosquitto, mqtt_record
     await wait_until(lambda: sink.stats["connected"])
     recorder = mqtt_recorder(mosquitto, "#")
     await recorder.wait_for(lambda ms: len(configs_of(ms)) >= expected_configs(2, 2))
-    sink.update_people(["金正恩", "Bob"])
+    sink.people_changed(["金正恩", "Bob"])
     bob = f"{BASE}/door/person/Bob"
     await recorder.wait_for(lambda ms: sum(m.payload == b"" for m in ms) >= 6 and bob in {m.topic for m in ms})
 
