@@ -214,7 +214,7 @@ class CameraPipeline:
 
     def _end_tracks(self, ended: list[Track]) -> None:
         for track in ended:
-            name = self.namer.ended(track)
+            name = self.namer.ended(track, self._frame_size)
             if name is not None:
                 self.presence.track_ended(TrackEnd(track.id, name, track.last_seen, track.look.box, self._frame_size))
 

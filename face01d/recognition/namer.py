@@ -67,27 +67,27 @@ class TrackNamer(Generic[P]):
         self._announce = announce
         self._identities: dict[str, TrackIdentity] = {}
         self._encoding: asyncio.Task[None] | None = None
-        self._frame_size = (0, 0)  # (width, height) of the latest frame, for a track that ends between frames
 
     def confirmed(self, tracks: list[Track]) -> None:
         for track in tracks:
             self._identities[track.id] = TrackIdentity(track, self._tracking.vote_window)
 
-    def ended(self, track: Track) -> str | None:
+    def ended(self, track: Track, frame_size: tuple[int, int]) -> str | None:
         """Forget a track; the registered person it was named as, if any.
 
         A track that ends while *waiting* (its looks leaned to somebody past
         the deadline) was a face nobody could name: it is announced unknown
         now, carrying whom it leaned to, so that a stranger who leaves early
         is never unannounced (the events stage keeps quiet if that person is
-        present: then it was most likely them, laughing).
+        present: then it was most likely them, laughing). ``frame_size`` is
+        the camera's (width, height), which that event carries.
         """
         identity = self._identities.pop(track.id, None)
         if identity is None:
             return None
         if identity.verdict.state is TrackState.PENDING and identity.waiting:
             identity.give_up(self._policy)
-            self._announce(identity.identification(track.look, self._frame_size, time.monotonic()), None)
+            self._announce(identity.identification(track.look, frame_size, time.monotonic()), None)
         if identity.verdict.state is not TrackState.KNOWN:
             return None
         return identity.verdict.name
@@ -102,7 +102,6 @@ class TrackNamer(Generic[P]):
 
     def frame_done(self, frame: P, seen: list[Track]) -> None:
         """After each frame: decide overdue tracks, and look again at those detected in it that want it."""
-        self._frame_size = (frame.width, frame.height)
         for identity in self._identities.values():
             if identity.verdict.state is TrackState.PENDING and not identity.in_flight:
                 self._decide(identity, frame)
