@@ -181,7 +181,8 @@ class Context:
     tmp: Path
     timeout_scale: float = 1.0
     live_detector: str = "mediapipe"
-    baseline_fps: float | None = None
+    baseline_fps: float | None = None  # the example as written: every other frame analysed
+    baseline_every_frame_fps: float | None = None  # the same loop analysing every frame
     camera_reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # run name → the report
 
     def timeout(self, seconds: float) -> float:

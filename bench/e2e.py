@@ -2,9 +2,13 @@
 
 ``face01d run --once`` with the sample video at ``pace = "none"`` (every
 frame analysed, none dropped), the gallery cache warm; frames/s is the
-video's frames over the process's whole wall time (start-up included).
-The same run's exit report gives the per-stage times. A second pair of
-runs uses a gallery without 金正恩: every ``recognized`` event is then wrong.
+frames the camera read (its exit report; never a number written here) over
+the process's whole wall time (start-up included), and detected/s the
+frames the detector itself ran on: HOG detects one frame in five and the
+tracks follow the faces between, which frames/s alone would hide. The
+same run's exit report gives the per-stage times. A second pair of runs
+uses a gallery without 金正恩: every ``recognized`` event is then wrong,
+and the row counts only when the face was seen (an ``unknown`` event).
 """
 
 from __future__ import annotations
@@ -12,10 +16,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from common import GALLERY, KIM, KIM_VIDEO, Context, Row, fmt, judge
+from common import GALLERY, KIM, KIM_VIDEO, BenchError, Context, Row, fmt, judge
 from daemon import CameraSpec, DaemonRun, DaemonSpec, gallery_without, timed_run
 
-VIDEO_FRAMES = 272  # kim_jong_un_alone.mp4, used when the report does not say
 E2E_TIMEOUT_S = 300
 FPS_TARGET = 30.0
 RATIO_TARGET = 5.0
@@ -37,24 +40,49 @@ def _names_text(names: Counter[str]) -> str:
 
 
 def e2e_rows(ctx: Context, detector: str) -> list[Row]:
-    """frames/s, ratio to the baseline and the names recognised, for one detector."""
+    """frames/s and detected/s, the ratios to both baselines and the names recognised, for one detector."""
     run = timed_run(_spec(ctx, detector), ctx.tmp / f"e2e-{detector}", "run", ctx.timeout(E2E_TIMEOUT_S))
     report = run.reports.get("sample", {})
     ctx.camera_reports[detector] = report
-    frames = int(report.get("frames_read") or VIDEO_FRAMES)
+    frames, detected = _counted(report)
     fps = frames / run.wall_s
-    label = f"face01d {detector} (set_width 640), whole process"
     details = _run_details(run, report, frames)
-    fps_row = judge(Row(f"e2e.{detector}.fps", label, details=details), fps, ">=", FPS_TARGET, "frames/s")
+    fps_row = judge(Row(f"e2e.{detector}.fps", f"face01d {detector} (set_width 640), whole process", details=details),
+                    fps, ">=", FPS_TARGET, "frames/s")
     events = ", ".join(f"{kind} {count}" for kind, count in details["events"].items()) or "none"
-    fps_row.note = (f"{frames} frames in {run.wall_s:.1f} s wall, analysed {fmt(report.get('analysed'))}; "
-                    f"events: {events}; gallery images encoded at start: {fmt(run.gallery_encoded_now())} "
-                    "(0 = cache warm)")
-    ratio = fps / ctx.baseline_fps if ctx.baseline_fps else None
-    ratio_row = judge(Row(f"e2e.{detector}.ratio", f"face01d {detector} / baseline"), ratio, ">=", RATIO_TARGET, "x", 2)
-    if ratio is None:
-        ratio_row.margin = "no baseline measured in this run"
-    return [fps_row, ratio_row, names_row(f"e2e.{detector}.names", f"face01d {detector}: names recognized", run)]
+    fps_row.note = (f"{frames} frames read in {run.wall_s:.1f} s wall, analysed {fmt(report.get('analysed'))}, "
+                    f"detected {detected} ({detected / run.wall_s:.1f} detected/s); events: {events}; "
+                    f"gallery images encoded at start: {fmt(run.gallery_encoded_now())} (0 = cache warm)")
+    every_frame = detected == frames
+    return [fps_row, *_ratio_rows(ctx, detector, fps, every_frame),
+            names_row(f"e2e.{detector}.names", f"face01d {detector}: names recognized", run)]
+
+
+def _counted(report: dict[str, Any]) -> tuple[int, int]:
+    """(frames read, frames detected) from the camera's exit report; BenchError when it does not say."""
+    frames, detected = report.get("frames_read"), report.get("frames_detected")
+    if not isinstance(frames, int) or not frames or not isinstance(detected, int):
+        raise BenchError(f"the camera report has no frames_read / frames_detected: {sorted(report)}")
+    return frames, detected
+
+
+def _ratio_rows(ctx: Context, detector: str, fps: float, every_frame: bool) -> list[Row]:
+    """Against the example as written (every other frame) and against the same loop over every frame.
+
+    The as-written target holds only for a run that detected every frame; a detector that
+    skips frames (HOG) gets the ratio as information, with its detected frames beside it."""
+    written = judge(Row(f"e2e.{detector}.ratio_written", f"face01d {detector} / baseline as written"),
+                    fps / ctx.baseline_fps if ctx.baseline_fps else None, ">=", RATIO_TARGET, "x", 2)
+    if not every_frame and written.value is not None:
+        written.status, written.target = "info", ""
+        written.margin = "information: not every frame detected (see the frames/s row)"
+    every = judge(Row(f"e2e.{detector}.ratio", f"face01d {detector} / baseline over every frame"),
+                  fps / ctx.baseline_every_frame_fps if ctx.baseline_every_frame_fps else None,
+                  ">=", RATIO_TARGET, "x", 2)
+    for row in (written, every):
+        if row.value is None:
+            row.margin = "no baseline measured in this run"
+    return [written, every]
 
 
 def _run_details(run: DaemonRun, report: dict[str, Any], frames: int) -> dict[str, Any]:
@@ -75,13 +103,17 @@ def names_row(row_id: str, label: str, run: DaemonRun) -> Row:
 
 
 def open_set_rows(ctx: Context, detector: str) -> list[Row]:
-    """The gallery without 金正恩: any ``recognized`` event is a false accept."""
+    """The gallery without 金正恩: any ``recognized`` event is a false accept; a run that raised no
+    ``unknown`` never saw the face and proves nothing."""
     run = timed_run(_spec(ctx, detector, "no-kim"), ctx.tmp / f"open-{detector}", "run", ctx.timeout(E2E_TIMEOUT_S))
     wrong = run.recognized()
+    unknown = [event for event in run.events if event.get("type") == "unknown"]
     row = judge(Row(f"open.{detector}.recognized", f"face01d {detector}, no {KIM} in gallery: recognized"),
                 len(wrong), "<=", 0, "events", 0)
-    row.note = f"names: {_names_text(_names(wrong))}"
-    row.details = {"recognized": dict(_names(wrong)), "wall_s": round(run.wall_s, 3)}
+    row.note = f"names: {_names_text(_names(wrong))}; unknown events: {len(unknown)}"
+    if not unknown:
+        row.status, row.margin = "missed", "missed: the face was never seen (no unknown event)"
+    row.details = {"recognized": dict(_names(wrong)), "unknown": len(unknown), "wall_s": round(run.wall_s, 3)}
     return [row]
 
 

@@ -16,6 +16,7 @@ SECTIONS = {
     "open": "2. face01d end to end: gallery without 金正恩",
     "stage": "3. Per stage (exit report of the row-2 runs)",
     "live": "4. Live mode (pace native; each row: the worst camera or event)",
+    "cameras": "9. Live 1080p30 cameras on one node, every frame detected",
     "gallery": "5. Gallery scale (synthetic identities)",
     "startup": "6. Start-up",
 }

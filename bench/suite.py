@@ -2,10 +2,11 @@
 
     bench/run [--json bench/results.json] [--only SECTIONS] [--skip SECTIONS]
 
-Sections, in order: baseline, e2e, open, strangers, stage, live, gallery,
-startup (bench/README.md says what each measures). Each step runs its
-subprocesses with timeouts; a step that fails becomes an "error: ..." row and
-the suite goes on. Prints the table and writes the same rows as JSON.
+Sections, in order: baseline, e2e, open, strangers, stage, live, cameras,
+gallery, startup (bench/README.md says what each measures). Each step runs
+its subprocesses with timeouts; a step that fails becomes an "error: ..." row
+and the suite goes on. Prints the table and writes the same rows as JSON;
+exits 1 when a target was missed or a row failed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from cameras import camera_rows
 from common import BENCH, Context, Row, error_row
 from e2e import e2e_rows, open_set_rows, stage_rows
 from live import live_rows
@@ -27,7 +29,7 @@ from report import SECTIONS, print_report, write_json
 from script_rows import STRANGERS_TITLE, baseline_rows, full_resolution_rows, gallery_rows, strangers_rows
 from startup import help_row, ready_row
 
-SECTION_NAMES = ("baseline", "e2e", "open", "strangers", "stage", "live", "gallery", "startup")
+SECTION_NAMES = ("baseline", "e2e", "open", "strangers", "stage", "live", "cameras", "gallery", "startup")
 SECTIONS.setdefault("strangers", STRANGERS_TITLE)  # the table's heading, unless report.py names it
 DETECTORS = ("hog", "mediapipe")
 LIVE_CAMERAS = (1, 2, 4)
@@ -36,7 +38,7 @@ Step = tuple[str, str, str, Callable[[Context], list[Row]]]  # section, row id, 
 
 
 def steps(args: argparse.Namespace) -> list[Step]:
-    plan: list[Step] = [("baseline", "baseline.quarter", "face_recognition fast loop", baseline_rows)]
+    plan: list[Step] = [("baseline", "baseline", "face_recognition fast loop", baseline_rows)]
     if not args.no_full_res:
         plan.append(("baseline", "baseline.full", "face_recognition loop, full resolution", full_resolution_rows))
     for kind in args.detectors:
@@ -49,6 +51,7 @@ def steps(args: argparse.Namespace) -> list[Step]:
         plan.append(("stage", f"stage.{kind}", f"{kind}: per stage", partial(stage_rows, detector=kind)))
     for count in LIVE_CAMERAS:
         plan.append(("live", f"live.{count}", f"live, {count} camera(s)", partial(live_rows, count=count)))
+    plan.append(("cameras", "cameras", "live 1080p cameras, stepped up", camera_rows))
     plan.append(("gallery", "gallery", "gallery scale", gallery_rows))
     plan.append(("startup", "startup.help", "face01d --help", lambda ctx: [help_row(ctx)]))
     for kind in args.detectors:
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.json, machine, rows, seconds, extra)
     print_report(machine, rows, seconds)
     print(f"JSON: {args.json}", file=sys.stderr)
-    return 0
+    return 1 if any(row.status in ("missed", "error") for row in rows) else 0
 
 
 if __name__ == "__main__":

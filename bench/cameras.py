@@ -1,0 +1,59 @@
+"""Row 9: how many live 1080p30 cameras one node detects on every frame.
+
+Copies of the 1080p sample played at their own pace (``pace = "native"``,
+as cameras deliver them), mediapipe at ``set_width = 640``, stepped up
+1, 2, 4, 6, 8 cameras until the worst camera has more than 5 % of its
+frames undetected (read, but not run through the detector: dropped as
+stale, or tracked by prediction when the detection cadence fell back).
+The row is the largest count that stayed under 5 %.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common import GALLERY, KIM_VIDEO, Context, Row, fmt, judge
+from daemon import CameraSpec, DaemonSpec, timed_run
+
+STEPS = (1, 2, 4, 6, 8)
+UNDETECTED_LIMIT_PCT = 5.0
+CAMERAS_TARGET = 5
+STEP_TIMEOUT_S = 240
+
+
+def undetected_pct(report: dict[str, Any]) -> float | None:
+    """(read − detected) / read, in %; None when the report does not say."""
+    read, detected = report.get("frames_read"), report.get("frames_detected")
+    if not isinstance(read, int) or not isinstance(detected, int) or read == 0:
+        return None
+    return 100.0 * (read - detected) / read
+
+
+def _step(ctx: Context, count: int) -> dict[str, Any]:
+    """One run of ``count`` cameras: each camera's undetected share and the worst."""
+    cameras = tuple(CameraSpec(f"cam{i + 1}", KIM_VIDEO, "native") for i in range(count))
+    spec = DaemonSpec(cameras, GALLERY, ctx.tmp / "cache-full", detector="mediapipe")
+    run = timed_run(spec, ctx.tmp / f"cameras-{count}", "run", ctx.timeout(STEP_TIMEOUT_S))
+    shares = {camera.name: undetected_pct(run.reports.get(camera.name, {})) for camera in cameras}
+    known = [share for share in shares.values() if share is not None]
+    worst = max(known) if len(known) == count else None
+    return {"cameras": count, "worst_undetected_pct": worst, "undetected_pct": shares,
+            "recognized": len(run.recognized()), "wall_s": round(run.wall_s, 1)}
+
+
+def camera_rows(ctx: Context) -> list[Row]:
+    """Step up until a step has more than 5 % undetected (or does not report it)."""
+    steps: list[dict[str, Any]] = []
+    for count in STEPS:
+        steps.append(_step(ctx, count))
+        worst = steps[-1]["worst_undetected_pct"]
+        if worst is None or worst > UNDETECTED_LIMIT_PCT:
+            break
+    held = [s["cameras"] for s in steps
+            if s["worst_undetected_pct"] is not None and s["worst_undetected_pct"] <= UNDETECTED_LIMIT_PCT]
+    row = judge(Row("cameras.1080p", "live 1080p30 cameras, mediapipe, < 5 % undetected (local encoding)"),
+                max(held) if held else 0, ">=", CAMERAS_TARGET, "cameras", 0)
+    row.note = "; ".join(f"{s['cameras']}: worst {fmt(s['worst_undetected_pct'])} % undetected, "
+                         f"{s['recognized']} recognized" for s in steps)
+    row.details = {"steps": steps}
+    return [row]
