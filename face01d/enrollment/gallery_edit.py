@@ -23,15 +23,17 @@ from face01d.config.models import GalleryConfig
 from face01d.errors import ExitCode, Face01dError, GalleryError, ImageReadError, InputError
 from face01d.enrollment.images import require_one_face, stored_form
 from face01d.enrollment.unknown import CROP_SUFFIX, EVENT_SUFFIX
-from face01d.faces import UNKNOWN
-from face01d.gallery.layout import DEFAULT_STEM, printable, scan_gallery
+from face01d.gallery.layout import DEFAULT_STEM, is_reserved, printable, scan_gallery
 from face01d.private_files import write_private_atomic
+from face01d.safe_files import FileTooLarge, NotRegularFile, read_regular
 from face01d.vision.image import DETECTION_MAX_PIXELS, MAX_IMAGE_BYTES, decode_image_bytes
 
 log = structlog.get_logger(__name__)
 
 MAX_NAME_BYTES = 200  # NAME_default.jpeg stays under the 255-byte file name limit
 _FORBIDDEN = "_/\\"
+_FORBIDDEN_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")  # controls, format characters, U+2028 and U+2029
+REPLACEMENT = "\ufffd"  # what a URL's invalid UTF-8 is decoded to
 _EVENT_PREFIX = re.compile(r"[0-9a-f]{1,32}")
 
 
@@ -45,6 +47,10 @@ class NotInGallery(GalleryError):
     """``remove`` of a person the gallery does not hold."""
 
 
+class OutsideGallery(GalleryError):
+    """An edit that would write or delete through a symlink, maybe outside the gallery folder."""
+
+
 @dataclass(frozen=True, slots=True)
 class Upload:
     """One checked image, ready to be written: its stored suffix and bytes."""
@@ -55,15 +61,18 @@ class Upload:
 
 
 def valid_name(text: str) -> str:
-    """The name, NFC-normalised; InvalidName when a file name cannot carry it unambiguously."""
-    name = unicodedata.normalize("NFC", text).strip()
+    """The name, NFKC-normalised (fullwidth ＵＮＫＮＯＷＮ is Unknown; one spelling per person on disk);
+    InvalidName when a file name or a one-line log record cannot carry it unambiguously."""
+    name = unicodedata.normalize("NFKC", text).strip()
     if not name:
         raise InvalidName("the name is empty")
-    if any(ch in _FORBIDDEN or unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name):
-        raise InvalidName(f"{name!r}: a name may not contain '_', '/', '\\' or control characters")
+    if REPLACEMENT in name or any(unicodedata.category(ch) == "Cs" for ch in name):  # %FF%FE in a URL, argv's bytes
+        raise InvalidName(f"{name!r}: not valid UTF-8")
+    if any(ch in _FORBIDDEN or unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in name):
+        raise InvalidName(f"{name!r}: a name may not contain '_', '/', '\\', control characters or line separators")
     if name.startswith("."):
         raise InvalidName(f"{name!r}: a name may not start with '.' (hidden files are ignored)")
-    if name.casefold() == UNKNOWN.casefold():
+    if is_reserved(name):
         raise InvalidName(f"{name!r} is what face01d calls a stranger, not a name")
     if len(name.encode()) > MAX_NAME_BYTES:
         raise InvalidName(f"the name is over {MAX_NAME_BYTES} bytes")
@@ -86,12 +95,15 @@ def check_upload(config: GalleryConfig, data: bytes, label: str) -> Upload:
 
 
 def _read(path: Path) -> bytes:
-    if not path.is_file():
-        raise ImageReadError(f"{printable(path)}: {'not a file' if path.exists() else 'no such file'}")
+    """A regular file's bytes (a FIFO given as an image is refused, not waited on)."""
     try:
-        if path.stat().st_size > MAX_IMAGE_BYTES:
-            raise ImageReadError(f"{printable(path)}: over the limit of {MAX_IMAGE_BYTES:,} bytes")
-        return path.read_bytes()
+        return read_regular(path, MAX_IMAGE_BYTES)
+    except FileNotFoundError:
+        raise ImageReadError(f"{printable(path)}: no such file") from None
+    except IsADirectoryError:
+        raise ImageReadError(f"{printable(path)}: not a file (a directory)") from None
+    except (NotRegularFile, FileTooLarge) as error:
+        raise ImageReadError(f"{printable(path)}: {error}") from None
     except OSError as error:
         raise ImageReadError(f"{printable(path)}: cannot be read ({error.strerror or error})") from None
 
@@ -99,7 +111,15 @@ def _read(path: Path) -> bytes:
 def _person_folder(root: Path, name: str) -> Path:
     """Where ``name``'s new files go: their own folder when they have one, else the gallery."""
     folder = root / name
+    _refuse_symlink(root, folder)
     return folder if folder.is_dir() else root
+
+
+def _refuse_symlink(root: Path, folder: Path) -> None:
+    """OutsideGallery if ``folder`` is a symlink: enrollment never writes or deletes through one
+    (a person folder linked to /etc or a home folder would be written into, or emptied)."""
+    if folder != root and folder.is_symlink():
+        raise OutsideGallery(f"{printable(folder)}: a symlink, not a folder of the gallery; refused")
 
 
 def _next_number(folder: Path, name: str) -> int:
@@ -150,9 +170,12 @@ def remove_person(config: GalleryConfig, name: str) -> list[Path]:
     """Delete every image of ``name`` (and their emptied folder); GalleryError if there are none."""
     name = valid_name(name)
     root = _gallery_dir(config)
-    paths = [entry.path for entry in scan_gallery(root).entries if entry.name == name]
+    paths = [entry.path for entry in scan_gallery(root).entries  # files named before names were NFKC'd too
+             if unicodedata.normalize("NFKC", entry.name) == name]
     if not paths:
         raise NotInGallery(f"{name}: not in the gallery {printable(root)}")
+    for folder in {path.parent for path in paths}:
+        _refuse_symlink(root, folder)
     for path in paths:
         path.unlink(missing_ok=True)
     folder = root / name

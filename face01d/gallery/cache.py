@@ -29,13 +29,15 @@ import numpy as np
 import structlog
 
 from face01d.private_files import write_private_atomic  # creates the folder, 0700
+from face01d.safe_files import chunks_of_regular, read_regular
 
 log = structlog.get_logger(__name__)
 
 CACHE_FILENAME = "encodings-v1.npz"
 FORMAT_VERSION = 1
 ENCODING_SIZE = 128
-_CHUNK = 1 << 20
+MAX_FILE_BYTES = 200 * 1024 * 1024  # vision.image.MAX_IMAGE_BYTES: a larger file is refused there anyway
+MAX_CACHE_BYTES = 1 << 30  # about 800,000 images; a FIFO or a device in its place is corrupt, not waited on
 
 
 def default_cache_dir(gallery: Path) -> Path:
@@ -65,12 +67,12 @@ class CacheCorrupt(Exception):
     """The cache file exists but cannot be trusted."""
 
 
-def file_digest(path: Path) -> str:
-    """Hex SHA-256 of a file's content."""
+def file_digest(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """Hex SHA-256 of a regular file's content (``safe_files``: a FIFO put in the gallery
+    is refused at once, a device or a file over ``limit`` bytes is not read without end)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
+    for chunk in chunks_of_regular(path, limit):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -84,7 +86,7 @@ def load_cache(cache_dir: Path, settings_key: str, decode_key: str) -> dict[str,
     if not path.exists():
         return {}
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with np.load(io.BytesIO(read_regular(path, MAX_CACHE_BYTES)), allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
             digests, faces, encodings = archive["digests"], archive["faces"], archive["encodings"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:

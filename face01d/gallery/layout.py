@@ -4,7 +4,10 @@ Two layouts are accepted, even mixed in one folder: FACE01's flat folder
 (``NAME_anything.png``, ``NAME_default.png`` being the display image) and one
 folder per person (``NAME/*.jpg``). Anything else is reported as skipped
 rather than silently used or silently ignored, so a user who misnamed a file
-learns why that person is not recognised.
+learns why that person is not recognised. Only regular files and folders are
+used: a FIFO, a device or a socket (or a symlink to one) is skipped from its
+``stat`` alone, never opened (a FIFO blocked the load for ever, /dev/zero never
+ended), and so is a person called Unknown, which names a stranger.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from face01d.errors import GalleryError
+from face01d.faces import UNKNOWN
+from face01d.safe_files import irregular
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 CACHE_DIRNAME = ".face01d-cache"
@@ -23,7 +28,8 @@ DEFAULT_STEM = "default"
 CACHE_FOLDER = "face01d cache folder"
 HIDDEN = "hidden"
 HARMLESS_SKIPS = frozenset({CACHE_FOLDER, HIDDEN})  # .DS_Store is not a user's mistake: not worth a warning
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # and the line/paragraph separators: one line per log record
+RESERVED = "the name Unknown is what face01d calls a stranger"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +57,16 @@ def person_name(text: str) -> str:
 
 def printable(path: Path) -> str:
     """``path`` for a one-line message: control characters (a newline in a name) escaped."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(path))
+    return _CONTROL.sub(lambda match: _escaped(ord(match.group())), str(path))
+
+
+def _escaped(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def is_reserved(name: str) -> bool:
+    """``Unknown`` in any case or width (NFKC: fullwidth ＵＮＫＮＯＷＮ too) names the stranger, nobody registered."""
+    return unicodedata.normalize("NFKC", name).casefold() == UNKNOWN.casefold()
 
 
 def _safe_resolve(path: Path) -> Path | None:
@@ -66,15 +81,23 @@ def _unusable(path: Path) -> str | None:
     """Why a directory entry cannot be a gallery file at all, or None."""
     if _CONTROL.search(path.name):
         return "control character in the name"
-    if not path.is_symlink():
-        return None
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:
+            return "unreadable: symlink loop"
+        except OSError as exc:
+            return "unreadable: symlink loop" if exc.errno == errno.ELOOP else "unreadable: broken symlink"
+    return None if path.name.startswith(".") else _irregular(path)  # a hidden socket is only hidden
+
+
+def _irregular(path: Path) -> str | None:
+    """A FIFO, a device, a socket (or a symlink to one): never opened, its read could block or never end."""
     try:
-        path.resolve(strict=True)
-    except RuntimeError:
-        return "unreadable: symlink loop"
+        what = irregular(path)
     except OSError as exc:
-        return "unreadable: symlink loop" if exc.errno == errno.ELOOP else "unreadable: broken symlink"
-    return None
+        return f"unreadable: {exc.strerror or exc}"
+    return None if what is None else f"not a regular file: {what}"
 
 
 def _listing(root: Path) -> list[Path]:
@@ -115,12 +138,18 @@ def _scan_flat_file(path: Path, entries: list[GalleryEntry], skipped: list[tuple
     if not sep or not name:
         skipped.append((path, "flat file name must be NAME_anything"))
         return
+    if is_reserved(name):
+        skipped.append((path, RESERVED))
+        return
     entries.append(GalleryEntry(path, name, rest.lower() == DEFAULT_STEM))
 
 
 def _scan_person_dir(folder: Path, entries: list[GalleryEntry], skipped: list[tuple[Path, str]]) -> None:
     """Folder-per-person: every image inside belongs to the folder's name."""
     name = person_name(folder.name)
+    if is_reserved(name):
+        skipped.append((folder, RESERVED))
+        return
     try:
         paths = sorted(folder.iterdir())
     except OSError as exc:

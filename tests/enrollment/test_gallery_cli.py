@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import stat
 import subprocess
 import sys
@@ -51,7 +52,8 @@ def test_add_to_existing_person_continues_the_numbers(gallery_copy: Path, data) 
     assert people(gallery_copy)["金正恩"] == 3
 
 
-@pytest.mark.parametrize("name", ["a_b", "", "  ", "Unknown", "unknown", "a/b", "x\ny", ".hidden", "a\\b"])
+@pytest.mark.parametrize("name", ["a_b", "", "  ", "Unknown", "unknown", "a/b", "x\ny", ".hidden", "a\\b",
+                                  "ＵＮＫＮＯＷＮ", "a\u2028b", "a\u2029b", "a\ufffdb"])
 def test_bad_names_are_usage_errors(gallery_copy: Path, data, name: str) -> None:
     before = names(gallery_copy)
     result = face01d("gallery", "add", name, data(OBAMA), "--gallery", gallery_copy)
@@ -115,6 +117,31 @@ def test_add_into_a_person_folder(gallery_copy: Path, data) -> None:
     result = face01d("gallery", "add", "obama", data(OBAMA), "--gallery", gallery_copy)
     assert result.exit_code == 0, result.output
     assert names(gallery_copy / "obama") == ["obama_1.jpg", "obama_default.jpg"]
+
+
+def test_a_fullwidth_name_is_stored_normalised(gallery_copy: Path, data) -> None:
+    result = face01d("gallery", "add", "ＯＢＡＭＡ", data(OBAMA), "--gallery", gallery_copy)
+    assert result.exit_code == 0, result.output
+    assert "OBAMA_1.jpg" in names(gallery_copy) and people(gallery_copy)["OBAMA"] == 2
+
+
+def test_a_symlinked_person_folder_is_neither_written_nor_emptied(gallery_copy: Path, tmp_path: Path, data) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.jpg").write_bytes(data(OBAMA).read_bytes())
+    (gallery_copy / "eve").symlink_to(outside)
+    for command in (("add", "eve", data(OBAMA)), ("remove", "eve")):
+        result = face01d("gallery", *command, "--gallery", gallery_copy)
+        assert result.exit_code == 5 and "a symlink, not a folder of the gallery" in result.output, result.output
+    assert names(outside) == ["keep.jpg"]
+    assert face01d("gallery", "remove", "麻生太郎", "--gallery", gallery_copy).exit_code == 0  # the rest is editable
+
+
+def test_a_fifo_given_as_an_image_is_refused_at_once(gallery_copy: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "face.jpg"
+    os.mkfifo(fifo)
+    result = face01d("gallery", "add", "eve", fifo, "--gallery", gallery_copy)
+    assert result.exit_code != 0 and f"{fifo}: a FIFO, not a regular file" in result.output
 
 
 def keep_unknown_crop(directory: Path, image_path: Path, box: FaceBox) -> Event:
