@@ -28,7 +28,7 @@ import numpy as np
 import structlog
 
 from face01d import native_stderr
-from face01d.backoff import Backoff
+from face01d.backoff import AUTH_RETRY_S, Backoff
 from face01d.capture.http_source import MjpegSource, SnapshotSource
 from face01d.capture.opencv_source import OpenCVSource
 from face01d.capture.slot import FrameSlot
@@ -38,7 +38,7 @@ from face01d.faces import Frame
 from face01d.urls import redact_url
 
 BACKOFF_START_S = 0.5  # first reconnect delay (upper bound of the jitter)
-AUTH_RETRY_S = 60.0  # rejected credentials: retry this slowly (they rarely fix themselves)
+# AUTH_RETRY_S (rejected credentials) is face01d.backoff's, imported here so tests can shorten it.
 CLOSE_TIMEOUT_S = 2.0  # a source that does not close in this time is abandoned to its thread
 COMPLETE_FRACTION = 0.95  # a file that ends before this share of its announced frames was cut short
 
@@ -205,7 +205,7 @@ class Camera:
             await self._offer(image, video_time, captured_at=None if native else started_wall + video_time)
 
     async def _run_live(self) -> None:
-        backoff = Backoff(BACKOFF_START_S, self.config.reconnect_max_s)
+        backoff = Backoff(BACKOFF_START_S, self.config.reconnect_max_s, AUTH_RETRY_S)
         while True:
             if self._read_still_hung():
                 await asyncio.sleep(backoff.next_delay())
@@ -227,7 +227,7 @@ class Camera:
             self._fail(f"stream ended: {self._where()}", level="warning")
         except SourceAuthError as error:
             self._fail(f"camera {self.name}: {error}")
-            return max(AUTH_RETRY_S, backoff.next_delay())
+            return backoff.auth_delay()
         except _Stalled:
             self._fail(f"no frame for {self.config.stall_timeout_s} s from {self._where()}", level="warning")
         except SourceError as error:

@@ -13,6 +13,12 @@ may block: a sink queues and delivers from its own task or thread (bounded,
 dropping and counting when full). ``stop`` delivers what it can within
 ``timeout`` and then gives up, so one stuck output cannot hold up shutdown.
 
+A ``durable`` output keeps events on disk (the MQTT outbox): its
+``publish_event`` returns a receipt, a future settled once the event is
+committed (True) or refused (False), and ``Outputs`` tells the other outputs
+of the event, and logs it, only then. Whatever kills the daemon, an event
+that anyone was told of is on disk.
+
 Snapshots on disk are not a sink: ``SnapshotWriter.submit`` returns the path
 that the event then carries, so it runs *before* the sinks see the event
 (``face01d.sinks.outputs.Outputs`` does that).
@@ -20,9 +26,10 @@ that the event then carries, so it runs *before* the sinks see the event
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from face01d.events.model import Event
 from face01d.faces import FaceBox, Frame
@@ -44,14 +51,17 @@ class TrackView:
 class Sink:
     """An output of face01d's news (MQTT, stdout, the live view, ...). Every hook is a no-op here."""
 
+    durable: ClassVar[bool] = False  # True: publish_event returns the event's receipt (see the module)
+
     async def start(self) -> None:
         """Start delivering; what was published before is kept in the queue."""
 
-    def publish_event(self, event: Event, frame: Frame | None = None) -> None:
+    def publish_event(self, event: Event, frame: Frame | None = None) -> asyncio.Future[bool] | None:
         """Queue ``event``; never blocks, never raises for a full queue.
 
         ``frame`` is the frame the event was decided on (None for ``left``
         and at the end of a file); keep a reference only as long as needed.
+        A ``durable`` output returns the event's receipt, the others None.
         """
 
     def camera_status(self, camera: str, online: bool) -> None:

@@ -11,6 +11,12 @@ cannot block the events behind it.
 Two halves, both on the event loop's thread: a writer task that commits
 accepted events to the outbox in batches, and ``send_event``, called by the
 sink's connection task, which publishes the outbox's head in order.
+
+``accept`` hands back a receipt, a future settled once the outbox has the
+event (True) or will never have it (False: unserialisable, dropped while the
+disk fails, still unsaved at stop). The daemon tells its other outputs of an
+event only once its receipt is settled (``Outputs.event``): a line printed
+on stdout is then an event on disk, whatever kills the process after it.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ from face01d.errors import ConfigError
 from face01d.events.model import Event, utc_iso
 from face01d.sinks.link import reason
 from face01d.sinks.messages import Message, to_json
-from face01d.sinks.outbox import Outbox, Pending, Stored, Trimmed
+from face01d.sinks.outbox import Opened, Outbox, Pending, Stored, Trimmed
 from face01d.sinks.topics import Topics
 
 log = structlog.get_logger(__name__)
+
+Receipt = asyncio.Future[bool]  # True once the outbox has committed the event, False if it never will
 
 OUTBOX_RETRY_S = 1.0  # after a failed outbox write (disk full...), retry this often
 OUTBOX_READ_MAX = 256  # events read from the outbox at a time (at most queue_size)
@@ -54,9 +62,10 @@ class EventDelivery:
         self._counts = counts  # the sink's counters, shared
         self._wake = wake  # wakes the sink's drain
         self._outbox = Outbox(path, config.outbox_max_events, config.outbox_max_age_s)
-        self._incoming: deque[Pending] = deque()  # accepted, not yet committed to the outbox
+        self._incoming: deque[tuple[Pending, Receipt]] = deque()  # accepted, not yet committed to the outbox
         self._ready: deque[Stored] = deque()  # the outbox's head, read for publishing
         self._stored = 0  # rows in the outbox, as last seen
+        self._in_flight: list[tuple[Pending, Receipt]] = []  # being committed by the writer
         self._accepted = asyncio.Event()  # wakes the writer
         self._saved = asyncio.Event()  # the writer has nothing left to commit
         self._writer: asyncio.Task[None] | None = None
@@ -97,15 +106,31 @@ class EventDelivery:
         """Open the outbox and start the writer task.
 
         Raises ConfigError for an outbox that cannot be opened: that is the
-        user's to fix, unlike a broker that is merely down.
+        user's to fix, unlike a broker that is merely down. A corrupt one is
+        mended (``outbox.py``) and said here.
         """
         try:
-            trimmed = await self._outbox.open()
+            opened = await self._outbox.open()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"mqtt outbox unusable: {self._outbox.path}: {exc}") from None
-        self._after_trim(trimmed)
-        log.info("mqtt.outbox_opened", path=str(self._outbox.path), events=trimmed.count)
+        self._say_found(opened)
+        self._after_trim(opened.trimmed)
+        log.info("mqtt.outbox_opened", path=str(self._outbox.path), events=opened.trimmed.count)
         self._writer = asyncio.create_task(self._write(), name="mqtt-outbox-writer")
+
+    def _say_found(self, opened: Opened) -> None:
+        """A repair is an error (events may be lost); files that say events were lost are warnings."""
+        path = str(self._outbox.path)
+        if (repair := opened.repair) is not None:
+            self._counts["outbox_corrupt"] += 1
+            log.error("mqtt.outbox_corrupt", path=path, moved_to=str(repair.moved_to), error=repair.error,
+                      carried=repair.carried)
+        if opened.found.empty:
+            log.warning("mqtt.outbox_found_empty", path=path,
+                        detail="0 bytes and no -wal: the events it held, if any, are lost")
+        if opened.found.wal_missing:
+            log.warning("mqtt.outbox_wal_missing", path=path,
+                        detail="its -wal was deleted after a crash: events committed since the last checkpoint are lost")
 
     def request_stop(self) -> None:
         """Let the writer end once everything accepted is committed."""
@@ -120,6 +145,8 @@ class EventDelivery:
         self._writer.cancel()
         self._writer = None  # a second stop() has nothing to do
         await self._close_outbox()
+        for _, receipt in [*self._in_flight, *self._incoming]:  # not known to be on disk
+            _settle(receipt, False)
 
     async def _close_outbox(self) -> None:
         try:
@@ -133,24 +160,32 @@ class EventDelivery:
 
     # -- accepting: record, never wait ----------------------------------------------------
 
-    def accept(self, event: Event) -> None:
+    def accept(self, event: Event) -> Receipt:
         """Accept an event: serialised now, committed to the outbox by the writer task.
 
-        An event that cannot be serialised is logged and counted, never queued.
+        Returns its receipt (see the module's docstring). An event that cannot
+        be serialised is logged and counted, never queued: its receipt is False.
         """
+        receipt: Receipt = asyncio.get_running_loop().create_future()
         try:
             payload = to_json(event.to_dict(published_at=time.time()))
         except Exception as exc:  # noqa: BLE001 — one bad event must not reach, or block, the queue
             self._counts["unserialisable"] += 1
             log.error("mqtt.event_unserialisable", event_id=event.id, error=repr(exc))
-            return
+            _settle(receipt, False)
+            return receipt
         if len(self._incoming) >= self._config.queue_size:  # only while the disk is failing
-            self._incoming.popleft()
-            self._counts["dropped"] += 1
+            self._drop_oldest()
             self._warn_overflow()
-        self._incoming.append(Pending(event.id, event.camera, payload, time.time()))
+        self._incoming.append((Pending(event.id, event.camera, payload, time.time()), receipt))
         self._saved.clear()
         self._accepted.set()
+        return receipt
+
+    def _drop_oldest(self) -> None:
+        _, receipt = self._incoming.popleft()
+        _settle(receipt, False)
+        self._counts["dropped"] += 1
 
     def _warn_overflow(self) -> None:
         """One warning per overflow episode, not one per dropped event."""
@@ -183,23 +218,26 @@ class EventDelivery:
                 self._accepted.clear()
                 await self._accepted.wait()
                 continue
-            batch = list(self._incoming)
+            batch = self._in_flight = list(self._incoming)
             self._incoming.clear()
             try:
-                trimmed = await self._outbox.add(batch)
+                trimmed = await self._outbox.add([pending for pending, _ in batch])
             except (OSError, sqlite3.Error) as exc:
+                self._in_flight = []
                 self._incoming.extendleft(reversed(batch))
                 self._disk_down(exc)
                 await asyncio.sleep(OUTBOX_RETRY_S)
                 continue
+            for _, receipt in batch:  # in order: the daemon's other outputs hear of them in this order
+                _settle(receipt, True)
+            self._in_flight = []
             self._disk_failing = False
             self._after_trim(trimmed)
             self._wake.set()
 
     def _disk_down(self, exc: BaseException) -> None:
         while len(self._incoming) > self._config.queue_size:
-            self._incoming.popleft()
-            self._counts["dropped"] += 1
+            self._drop_oldest()
         if not self._disk_failing:
             self._disk_failing = True
             log.error("mqtt.outbox_error", path=str(self._outbox.path), error=str(exc), retry_in_s=OUTBOX_RETRY_S)
@@ -259,3 +297,8 @@ class EventDelivery:
             self._stored = max(0, self._stored - 1)
         if not self._ready and not self._stored:
             self._overflowing = False
+
+
+def _settle(receipt: Receipt, committed: bool) -> None:
+    if not receipt.done():
+        receipt.set_result(committed)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +17,7 @@ import structlog
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.client import MQTT_LOG_ERR
 
-from face01d.backoff import full_jitter
+from face01d.backoff import Backoff
 from face01d.config.models import MqttConfig
 from face01d.errors import ConfigError
 
@@ -180,34 +179,28 @@ def check_packet_size(client: aiomqtt.Client, topic: str, payload: bytes) -> Non
         raise PacketTooLarge(f"{size} bytes is over the broker's maximum packet size of {limit}")
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    min_s: float  # full jitter between min_s and an exponential cap that stops at max_s
-    max_s: float
-    auth_s: float  # bad credentials: retry this rarely, do not hammer the broker
-
-
 class Outages:
     """How a lost or refused connection is told: one line per outage at full level (an
     error for bad credentials, else a warning), the repeats at debug; and how long to wait."""
 
-    def __init__(self, config: MqttConfig) -> None:
+    def __init__(self, config: MqttConfig, backoff: Backoff) -> None:
         self._config = config
-        self._failures = 0  # in a row, for the backoff
+        self._backoff = backoff
         self._logged: str | None = None  # the outage already logged at full level
 
-    def failed(self, exc: aiomqtt.MqttError | None, was_connected: bool, backoff: Backoff) -> float:
+    def failed(self, exc: aiomqtt.MqttError | None, was_connected: bool) -> float:
         """Log this failure; the seconds to wait before the next attempt."""
         if exc is not None and is_auth_refusal(exc):
-            self._log("mqtt.auth_failed", exc, backoff.auth_s, error=True)
-            return backoff.auth_s
-        delay = full_jitter(self._failures, backoff.min_s, backoff.max_s)
-        self._failures += 1
+            delay = self._backoff.auth_delay()
+            self._log("mqtt.auth_failed", exc, delay, error=True)
+            return delay
+        delay = self._backoff.next_delay()
         self._log("mqtt.connection_lost" if was_connected else "mqtt.unreachable", exc, delay, error=False)
         return delay
 
     def connected(self) -> None:
-        self._failures, self._logged = 0, None
+        self._backoff.reset()
+        self._logged = None
 
     def _log(self, event: str, exc: BaseException | None, retry_in: float, *, error: bool) -> None:
         fields = {"host": self._config.host, "port": self._config.port, "reason": reason(exc),

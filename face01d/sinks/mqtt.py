@@ -35,14 +35,14 @@ from pathlib import Path
 import aiomqtt
 import structlog
 
+from face01d.backoff import AUTH_RETRY_S, Backoff
 from face01d.config.models import MqttConfig
 from face01d.events.model import Event, EventType
 from face01d.faces import Frame
 from face01d.sinks.base import Sink
-from face01d.sinks.delivery import POISON_ATTEMPTS, EventDelivery
+from face01d.sinks.delivery import POISON_ATTEMPTS, EventDelivery, Receipt
 from face01d.sinks.discovery import DiscoveryContext, all_configs
-from face01d.sinks.link import (Backoff, BrokerClient, MessageRefused, Outages, check_tls_files, load_password,
-                                tls_parameters)
+from face01d.sinks.link import BrokerClient, MessageRefused, Outages, check_tls_files, load_password, tls_parameters
 from face01d.sinks.messages import Message, to_json
 from face01d.sinks.outbox import default_outbox_path
 from face01d.sinks.presence_topics import PresenceTopics
@@ -50,10 +50,10 @@ from face01d.sinks.topics import Topics
 
 log = structlog.get_logger(__name__)
 
-# Module level so tests can shorten them (Home Assistant's mqtt component does the same).
+# Module level so tests can shorten them (Home Assistant's mqtt component does the same);
+# AUTH_RETRY_S, for refused credentials, is face01d.backoff's, shared with the cameras.
 RECONNECT_MIN_S = 1.0
 RECONNECT_MAX_S = 60.0
-AUTH_RETRY_S = 300.0  # bad credentials: retry this rarely, do not hammer the broker
 CLIENT_TIMEOUT_S = 10.0  # one publish / CONNACK wait
 STOP_FLUSH_FRACTION = 0.6  # share of stop()'s timeout spent flushing events
 TRIGGER_LIFE_S = 30.0  # a device trigger not delivered by then is dropped: "just recognised" goes stale
@@ -62,14 +62,10 @@ TRIGGER_LIFE_S = 30.0  # a device trigger not delivered by then is dropped: "jus
 class MqttSink(Sink):
     """Publishes face01d's events and state to one MQTT broker."""
 
-    def __init__(
-        self,
-        config: MqttConfig,
-        node_id: str,
-        cameras: Sequence[str],
-        people: Sequence[str],
-        presence_expire_s: float = 10.0,
-    ) -> None:
+    durable = True  # events go through the outbox on disk: see publish_event
+
+    def __init__(self, config: MqttConfig, node_id: str, cameras: Sequence[str], people: Sequence[str],
+                 presence_expire_s: float = 10.0) -> None:
         self._config = config
         self._topics = Topics(config.topic_prefix, node_id)
         self._discovery = DiscoveryContext(
@@ -92,9 +88,9 @@ class MqttSink(Sink):
         self._task: asyncio.Task[None] | None = None
         self._connected = False
         self._ever_connected = False
-        self._outages = Outages(config)
+        self._outages = Outages(config, Backoff(RECONNECT_MIN_S, RECONNECT_MAX_S, AUTH_RETRY_S))
         self._counts = {"published": 0, "dropped": 0, "aged_out": 0, "rejected": 0, "unserialisable": 0,
-                        "reconnects": 0, "attempts": 0, "expired": 0, "state_rejected": 0}
+                        "reconnects": 0, "attempts": 0, "expired": 0, "state_rejected": 0, "outbox_corrupt": 0}
         path = config.outbox_path or default_outbox_path(node_id)
         self._delivery = EventDelivery(config, self._topics, path, self._counts, self._wake)
 
@@ -128,14 +124,18 @@ class MqttSink(Sink):
         await self._delivery.open()
         self._task = asyncio.create_task(self._run(), name="mqtt-sink")
 
-    def publish_event(self, event: Event, frame: Frame | None = None) -> None:
-        """Accept an event: serialised now, committed to the outbox by the writer task.
+    def publish_event(self, event: Event, frame: Frame | None = None) -> Receipt:
+        """Accept an event (serialised now, committed to the outbox by the writer task); its receipt.
 
-        An event that cannot be serialised is logged and counted, never queued.
-        A recognition also updates the "last recognised" state and fires the
-        device trigger; a ``left`` turns the person's presence OFF.
+        An unserialisable event is logged and counted, never queued. Once the receipt is
+        settled, a recognition sets "last recognised" and fires the device trigger, and a
+        ``left`` turns presence OFF: nothing of an event reaches the broker before it is on disk.
         """
-        self._delivery.accept(event)
+        receipt = self._delivery.accept(event)
+        receipt.add_done_callback(lambda _: self._event_state(event))
+        return receipt
+
+    def _event_state(self, event: Event) -> None:
         if event.type is EventType.RECOGNIZED:
             self._announce(event)
         elif event.type is EventType.LEFT:
@@ -297,7 +297,7 @@ class MqttSink(Sink):
 
     def _after_failure(self, exc: aiomqtt.MqttError | None) -> float:
         """Log the failure (once per outage) and say how long to wait."""
-        return self._outages.failed(exc, self._connected, Backoff(RECONNECT_MIN_S, RECONNECT_MAX_S, AUTH_RETRY_S))
+        return self._outages.failed(exc, self._connected)
 
     def _on_connected(self) -> None:
         if self._ever_connected:

@@ -15,6 +15,10 @@ cost one fsync per event on an SD card). Both survive a process crash.
 Bounded by count and by age: beyond either the oldest rows are dropped and
 reported to the caller, who counts and logs them.
 
+At open, ``PRAGMA quick_check`` looks for damage; a corrupt file is moved
+aside and its readable rows carried into a fresh one (``outbox_repair.py``),
+so a damaged file costs the events it can no longer give, not the daemon.
+
 Every SQLite call runs on one dedicated thread (connections are
 thread-bound); the ``async`` methods only hand work to it, so the event loop
 never waits on the disk. Rows are delivered in insertion order (``seq``),
@@ -34,8 +38,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from face01d.private_files import FILE_MODE, make_private_dirs
+from face01d.sinks import outbox_repair
+from face01d.sinks.outbox_repair import Found, Repair
 
-__all__ = ["Outbox", "Pending", "Stored", "Trimmed", "default_outbox_path"]
+__all__ = ["Opened", "Outbox", "Pending", "Stored", "Trimmed", "default_outbox_path"]
 
 T = TypeVar("T")
 
@@ -101,6 +107,15 @@ class Trimmed:
     count: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What opening the outbox found: its rows after the bounds, a repair, files that say events were lost."""
+
+    trimmed: Trimmed
+    repair: Repair | None = None
+    found: Found = Found()
+
+
 class Outbox:
     """The SQLite outbox; call its coroutines from the event loop, one file per instance."""
 
@@ -111,8 +126,11 @@ class Outbox:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="mqtt-outbox")
         self._db: sqlite3.Connection | None = None  # owned by the executor's thread
 
-    async def open(self) -> Trimmed:
-        """Create or open the file (0600, folder 0700) and apply the bounds."""
+    async def open(self) -> Opened:
+        """Create or open the file (0600, folder 0700), mend a corrupt one, and apply the bounds.
+
+        Raises OSError or sqlite3.Error for a file that cannot be written (or moved aside).
+        """
         return await self._call(self._open)
 
     async def add(self, rows: Sequence[Pending]) -> Trimmed:
@@ -146,16 +164,42 @@ class Outbox:
 
     # -- the outbox thread ---------------------------------------------------------------
 
-    def _open(self) -> Trimmed:
+    def _open(self) -> Opened:
         make_private_dirs(self.path.parent)
+        found = outbox_repair.found(self.path)
+        repair = None
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not outbox_repair.is_corruption(exc):
+                raise
+            repair = self._repair(str(exc))
+        return Opened(self._trim(), repair, found)
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open (or create) the file and check it; raises for a corrupt one."""
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE))  # exists before SQLite opens it
         os.chmod(self.path, FILE_MODE)  # the -wal and -shm files take the database's mode
         db = sqlite3.connect(self.path, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(_SCHEMA)
-        self._db = db
-        return self._trim()
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            outbox_repair.quick_check(db)
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _repair(self, error: str) -> Repair:
+        """Move the corrupt file aside, open a fresh one, carry the readable rows into it (one commit)."""
+        aside = outbox_repair.move_aside(self.path)
+        rows = outbox_repair.salvage(aside)
+        db = self._db = self._connect()
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT INTO events (seq, id, camera, accepted_at, payload) VALUES (?, ?, ?, ?, ?)", rows)
+        return Repair(aside, error, len(rows))
 
     def _add(self, rows: list[Pending]) -> Trimmed:
         db = self._conn("FULL")

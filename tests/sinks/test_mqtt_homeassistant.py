@@ -114,7 +114,9 @@ async def test_birth_message_republishes_discovery_and_state(mosquitto, mqtt_rec
     await asyncio.sleep(0.3)
     assert [m.topic for m in recorder.messages()[before:]] == ["homeassistant/status"]  # only the birth itself
     birth(mosquitto)
-    fresh = await recorder.wait_for(lambda ms: len(configs_of(ms[before:])) >= total)
+    state_last = f"{BASE}/{CAMERAS[-1]}/person/{PEOPLE[-1]}"  # the connect messages' last topic
+    fresh = await recorder.wait_for(lambda ms: len(configs_of(ms[before:])) >= total
+                                    and any(m.topic == state_last for m in ms[before:]))
     again = {m.topic: m.text for m in fresh[before:] if not m.topic.startswith("homeassistant/")}
     assert again[f"{BASE}/status"] == "online"
     assert again[f"{BASE}/door/status"] == "online"

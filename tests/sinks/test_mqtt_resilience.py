@@ -36,7 +36,8 @@ async def test_start_returns_at_once_and_queued_events_arrive_in_order(mosquitto
     recorder = mqtt_recorder(mosquitto, "face01/#")
     messages = await recorder.wait_for(lambda ms: len(event_ids(ms)) >= 20)
     assert event_ids(messages) == [f"event-{i:04d}" for i in range(20)]
-    assert sink.stats["queued"] == 0 and sink.stats["dropped"] == 0
+    await wait_until(lambda: sink.stats["queued"] == 0)  # the last PUBACK may follow the recorder's copy
+    assert sink.stats["dropped"] == 0
 
 
 async def test_full_outbox_drops_the_oldest_and_counts(mosquitto, mqtt_recorder, make_sink):
