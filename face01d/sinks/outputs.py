@@ -12,7 +12,8 @@ takes it first and hands back a receipt; only once the outbox has committed
 it (fsynced, on the outbox's own thread: the loop never waits) do the event
 counter, the ``event`` log line and every other output hear of it, in the
 order the events came. So a line on stdout is an event on disk, even if the
-process is killed the next instant. Without a durable output nothing waits.
+process is killed the next instant; an event the outbox could not keep is
+one error line and nothing else. Without a durable output nothing waits.
 
 One output's bug costs that output that piece of news, never the others
 (the rule of Home Assistant's dispatcher): an exception is logged once per
@@ -125,13 +126,19 @@ class Outputs:
             self._shedding = False
 
     def _announce(self, waiting: _Waiting) -> None:
-        """Its count and log line, then every output that is not durable."""
+        """Its count and log line, then every output that is not durable. An event the outbox
+        could not keep (unserialisable, dropped while the disk failed, unsaved at stop) was never
+        accepted: it is named in one error line and told nowhere else."""
         event, frame = waiting.event, waiting.frame
+        if waiting.committed is False:
+            log.error("event not accepted: the outbox could not keep it", event_id=event.id,
+                      type=event.type.value, camera=event.camera, name=event.name)
+            return
         if self._metrics is not None:
             self._metrics.event(event, read_mono=frame.read_mono if frame is not None else None)
         log.info("event", event_id=event.id, type=event.type.value, camera=event.camera, name=event.name,
                  distance=event.distance, track=event.track_id, votes=event.votes, latency_ms=event.latency_ms,
-                 snapshot=event.snapshot, outbox=waiting.committed)
+                 snapshot=event.snapshot, outbox=waiting.committed is not None)
         for sink in self.sinks:
             if not sink.durable:
                 self._tell_one(sink, "event", lambda s: s.publish_event(event, frame))
