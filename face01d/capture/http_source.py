@@ -1,7 +1,10 @@
 """HTTP cameras: an MJPEG stream (``multipart/x-mixed-replace``) or a JPEG polled at an interval.
 
-The network side is httpx on the event loop; only ``cv2.imdecode`` (CPU work)
-goes to the camera's thread. Credentials go through ``httpx.BasicAuth`` or
+The network side is httpx on the event loop; only decoding (CPU work) goes to
+the camera's thread, through ``decode_frame``, the decode every image takes:
+sized from its header and bounded in memory, so a part declaring 9,000 ×
+9,000 pixels is decoded at 1/2 and one declaring 20,000 × 20,000 is skipped,
+never decoded into 1.2 GB. Credentials go through ``httpx.BasicAuth`` or
 ``httpx.DigestAuth`` and never into a log line.
 
 Bodies are bounded in bytes (``max_body_mb``, 16 MB by default): a snapshot
@@ -12,17 +15,19 @@ the read fails with a ``SourceError`` instead of growing memory without end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
 
-import cv2
 import httpx
 import numpy as np
 
 from face01d.capture.source import CameraThread, SourceAuthError, SourceError
 from face01d.config.models import CameraConfig
+from face01d.errors import ImageReadError
 from face01d.urls import redact_url
+from face01d.vision.image import decode_frame
 
 CONNECT_TIMEOUT_S = 10.0
 _SOI, _EOI = b"\xff\xd8", b"\xff\xd9"
@@ -68,10 +73,6 @@ async def read_capped(response: httpx.Response, limit: int, url: str) -> bytes:
     return bytes(body)
 
 
-def _decode(jpeg: bytes) -> np.ndarray | None:
-    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-
-
 class MjpegSource:
     """A ``multipart/x-mixed-replace`` stream of JPEG parts."""
 
@@ -100,9 +101,8 @@ class MjpegSource:
             raise SourceError("read before open")
         try:
             async for jpeg in self._parts:
-                image = await self._thread.call(_decode, jpeg)
-                if image is not None:
-                    return image
+                with contextlib.suppress(ImageReadError):  # no JPEG, or refused: the next part may be one
+                    return await self._thread.call(decode_frame, jpeg, "the part")
         except httpx.HTTPError as error:
             raise SourceError(f"MJPEG stream {redact_url(self.url)} failed: {error!r}") from error
         return None
@@ -195,10 +195,10 @@ class SnapshotSource:
                 body = await read_capped(response, max_body_bytes(self.config), self.url)
         except httpx.HTTPError as error:
             raise SourceError(f"snapshot {redact_url(self.url)} failed: {error!r}") from error
-        image = await self._thread.call(_decode, body)
-        if image is None:
-            raise SourceError(f"snapshot {redact_url(self.url)} is not a decodable image")
-        return image
+        try:
+            return await self._thread.call(decode_frame, body, "the body")
+        except ImageReadError as error:
+            raise SourceError(f"snapshot {redact_url(self.url)} is not a decodable image: {error}") from None
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -7,8 +7,6 @@ keeps colour mistakes out of the rest of the code.
 
 from __future__ import annotations
 
-import io
-import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +15,9 @@ import numpy as np
 
 from face01d.config.models import SetArea
 from face01d.errors import ImageReadError
+from face01d.vision.decode_memory import DecodeMemory
+from face01d.vision.headers import Header, read_header
+from face01d.safe_files import FileTooLarge, NotRegularFile, read_regular
 
 Color = Literal["bgr", "rgb"]
 
@@ -27,7 +28,15 @@ DETECTION_MAX_PIXELS = 4_000_000
 DECODE_VERSION = 1  # bump when decoding changes what a detector sees (reduction, interpolation, orientation)
 MAX_IMAGE_PIXELS = 100_000_000  # 10000×10000: refused outright, whatever the caller
 MAX_IMAGE_BYTES = 200 * 1024 * 1024
-_HEADER_BYTES = 1024 * 1024  # enough for a JPEG's EXIF and ICC blocks before its size
+MEBIBYTE = 1024 * 1024
+# What one decode may hold at its peak (decoded pixels and the decoder's own buffers), whatever its
+# header declares: a 1080p frame is 6 MB, 4K 25 MB; a JPEG over it is decoded at 1/2, 1/4 or 1/8,
+# anything else refused. OPENCV_IO_MAX_IMAGE_PIXELS (face01d/__init__.py) is this divided by 3.
+DECODE_BUDGET_BYTES = 64 * MEBIBYTE
+DECODE_CONCURRENCY = 2  # decodes at the full budget at once: all decodes together hold at most
+DECODES = DecodeMemory(DECODE_CONCURRENCY * DECODE_BUDGET_BYTES)  # DECODE_CONCURRENCY × DECODE_BUDGET_BYTES
+_FILE = (cv2.IMREAD_UNCHANGED, cv2.IMREAD_IGNORE_ORIENTATION)  # files, uploads: as stored, EXIF orientation not applied
+_FRAME = (cv2.IMREAD_COLOR, 0)  # camera frames: 3-channel BGR, as cameras have always been read
 _REDUCED = ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))
 
 
@@ -71,14 +80,14 @@ def decode_key(max_pixels: int | None) -> str:
 
 
 def load_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
-    """Read an image file as RGB; ``np.fromfile`` makes non-ASCII paths work.
+    """Read an image file as RGB; reading the bytes in Python makes non-ASCII paths work.
 
     cv2.imread fails silently on UTF-8 (e.g. Japanese) paths on some platforms,
-    so the bytes are read by numpy and decoded by OpenCV. ``max_pixels``: a
+    so the bytes are read here and decoded by OpenCV. ``max_pixels``: a
     larger image is decoded reduced and shrunk to fit (coordinates are then
     those of the smaller image; ``load_image_scaled`` says how to map them
-    back). Files over MAX_IMAGE_BYTES or MAX_IMAGE_PIXELS are refused with
-    the reason.
+    back). Files over MAX_IMAGE_BYTES or MAX_IMAGE_PIXELS, or that would
+    hold more than DECODE_BUDGET_BYTES even reduced, are refused with the reason.
     """
     return load_image_scaled(path, max_pixels)[0]
 
@@ -97,65 +106,78 @@ def decode_image_bytes(data: bytes, label: str, max_pixels: int | None = None) -
     limits, the same reduced decoding of huge photos; ImageReadError naming ``label`` otherwise."""
     if len(data) > MAX_IMAGE_BYTES:
         raise ImageReadError(f"{label}: {len(data):,} bytes is over the limit of {MAX_IMAGE_BYTES:,}")
-    decoded, _ = _decode(np.frombuffer(data, dtype=np.uint8), label, max_pixels)
+    decoded, _ = _decode(data, label, max_pixels)
     try:
         return to_rgb(decoded, "bgr")
     except ValueError as error:
         raise ImageReadError(f"{label}: {error}") from None
 
 
-def _decode(raw: np.ndarray, label: str | Path, max_pixels: int | None) -> tuple[np.ndarray, tuple[int, int]]:
-    """OpenCV's decode of ``raw``, shrunk to ``max_pixels``, and the (width, height) of the original."""
-    size = _header_size(label, raw)
-    decoded = cv2.imdecode(raw, _decode_flags(size, max_pixels)) if raw.size else None
+def decode_frame(data: bytes, label: str) -> np.ndarray:
+    """A camera's JPEG (an MJPEG part, a snapshot) as 3-channel BGR: full size within the budget,
+    decoded at 1/2, 1/4 or 1/8 when its header declares more; ImageReadError naming ``label`` otherwise."""
+    return _decode(data, label, None, _FRAME)[0]
+
+
+def _decode(data: bytes, label: str | Path, max_pixels: int | None,
+            flags: tuple[int, int] = _FILE) -> tuple[np.ndarray, tuple[int, int]]:
+    """OpenCV's decode of ``data``, shrunk to ``max_pixels``, and the (width, height) of the original.
+
+    The one decode of untrusted bytes: sized from the header first, reduced or
+    refused so that it holds at most DECODE_BUDGET_BYTES, and run inside the
+    process-wide DECODES allowance.
+    """
+    header = read_header(data, str(label))
+    if header.pixels > MAX_IMAGE_PIXELS:
+        size = f"{header.width}×{header.height}"
+        raise ImageReadError(f"{label}: {size} pixels is over the limit of {MAX_IMAGE_PIXELS:,}")
+    factor = _factor(header, max_pixels, label)
+    with DECODES.hold(header.cost(factor)):
+        decoded = _imdecode(data, _flag(factor, flags), label)
+        return _fit(decoded, max_pixels), (header.width, header.height)
+
+
+def _factor(header: Header, max_pixels: int | None, label: str | Path) -> int:
+    """The least JPEG reduction (1, 2, 4, 8) that fits ``max_pixels`` and the budget; refused if none does."""
+    fits = [factor for factor in ((1, 2, 4, 8) if header.reducible else (1,))
+            if header.cost(factor) <= DECODE_BUDGET_BYTES]
+    if not fits:
+        cost = header.cost(8 if header.reducible else 1)
+        raise ImageReadError(f"{label}: decoding this {header.width}×{header.height} {header.format} would take "
+                             f"{cost / MEBIBYTE:,.0f} MiB, over the budget of {DECODE_BUDGET_BYTES // MEBIBYTE} MiB")
+    return next((factor for factor in fits if max_pixels is None or header.pixels / factor**2 <= max_pixels), fits[-1])
+
+
+def _flag(factor: int, flags: tuple[int, int]) -> int:
+    """``flags``' full-size flag, or libjpeg's decode at 1/``factor`` (with ``flags``' extra bits)."""
+    if factor == 1:
+        return flags[0]
+    return dict(_REDUCED)[factor] | flags[1]
+
+
+def _imdecode(data: bytes, flag: int, label: str | Path) -> np.ndarray:
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flag) if data else None
+    except cv2.error as error:  # OPENCV_IO_MAX_IMAGE_PIXELS (see face01d/__init__.py), or a broken stream
+        raise ImageReadError(f"{label}: refused by the decoder ({error.err or error})") from None
     if decoded is None:
         raise ImageReadError(f"{label}: not a decodable image")
-    return _fit(decoded, max_pixels), size or (decoded.shape[1], decoded.shape[0])
+    return decoded
 
 
-def _read_bytes(path: Path) -> np.ndarray:
-    if not path.exists():
-        raise ImageReadError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageReadError(f"{path}: is a directory, not an image")
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, at most MAX_IMAGE_BYTES; a FIFO or a device is refused, never waited on or
+    read without end (``face01d.safe_files``: opened non-blocking, checked on the open descriptor)."""
     try:
-        if path.stat().st_size > MAX_IMAGE_BYTES:
-            raise ImageReadError(f"{path}: {path.stat().st_size:,} bytes is over the limit of {MAX_IMAGE_BYTES:,}")
-        return np.fromfile(str(path), dtype=np.uint8)
+        return read_regular(path, MAX_IMAGE_BYTES)
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageReadError(f"{path}: is a directory, not an image") from None
+    except (NotRegularFile, FileTooLarge) as exc:
+        raise ImageReadError(f"{path}: {exc}") from None
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-
-
-def _header_size(path: str | Path, raw: np.ndarray) -> tuple[int, int] | None:
-    """(width, height) from the file's header alone; None when Pillow cannot tell.
-
-    ImageReadError when the header claims more than MAX_IMAGE_PIXELS.
-    """
-    try:
-        from PIL import Image  # installed with mediapipe (via matplotlib); reads the header only
-    except ImportError:
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(raw[:_HEADER_BYTES].tobytes())) as image:
-                size: tuple[int, int] = image.size
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(f"{path}: too many pixels, refused: {exc}") from None
-    except Exception:  # not an image Pillow knows: OpenCV decides
-        return None
-    if size[0] * size[1] > MAX_IMAGE_PIXELS:
-        raise ImageReadError(f"{path}: {size[0]}×{size[1]} pixels is over the limit of {MAX_IMAGE_PIXELS:,}")
-    return size
-
-
-def _decode_flags(size: tuple[int, int] | None, max_pixels: int | None) -> int:
-    """IMREAD_UNCHANGED, or the least reduced colour decode that fits ``max_pixels``."""
-    if max_pixels is None or size is None or size[0] * size[1] <= max_pixels:
-        return cv2.IMREAD_UNCHANGED
-    pixels = size[0] * size[1]
-    flag = next((flag for factor, flag in _REDUCED if pixels / (factor * factor) <= max_pixels), _REDUCED[-1][1])
-    return flag | cv2.IMREAD_IGNORE_ORIENTATION  # as IMREAD_UNCHANGED: EXIF orientation not applied
 
 
 def _fit(image: np.ndarray, max_pixels: int | None) -> np.ndarray:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from capture_helpers import serving
+from support.hostile_images import forged_jpeg
 
 from face01d.capture.http_source import MjpegSource, SnapshotSource
 from face01d.capture.source import CameraThread, SourceError
@@ -43,6 +44,8 @@ class FaultyCamera(BaseHTTPRequestHandler):
             "/garbage.jpg": lambda: self._answer(200, "image/jpeg", GARBAGE),
             "/stream-html": lambda: self._answer(200, "text/html", b"<html>" + b"x" * 4096 + b"</html>"),
             "/stream-with-garbage": self._stream_with_garbage,
+            "/declares-20000.jpg": lambda: self._answer(200, "image/jpeg", forged_jpeg(20000, 20000, 1_100_000)),
+            "/declares-9000.jpg": lambda: self._answer(200, "image/jpeg", forged_jpeg(9000, 9000, 1_100_000)),
         }.get(self.path)
         if route is None:
             self._answer(404, "text/plain", b"no such path")
@@ -110,6 +113,16 @@ async def test_a_snapshot_fault_is_one_clear_error_naming_the_url_without_its_pa
 async def test_a_valid_jpeg_with_trailing_bytes_is_still_a_frame(faulty_camera):
     image = await snapshot_of(faulty_camera + "/trailing.jpg")
     assert image is not None and image.shape == (48, 64, 3)
+
+
+async def test_a_snapshot_declaring_too_many_pixels_is_refused_from_its_header(faulty_camera):
+    with pytest.raises(SourceError, match=r"declares-20000\.jpg is not a decodable image: .*20000×20000 pixels"):
+        await snapshot_of(faulty_camera + "/declares-20000.jpg")
+
+
+async def test_a_snapshot_over_the_decode_budget_is_decoded_reduced(faulty_camera):
+    image = await snapshot_of(faulty_camera + "/declares-9000.jpg")
+    assert image is not None and image.shape == (4500, 4500, 3)  # 1/2: 61 MB, within the 64 MiB budget
 
 
 async def mjpeg_frames(url: str, count: int) -> list[np.ndarray | None]:
