@@ -100,6 +100,7 @@ class CameraPipeline:
         self.tracker = FaceTracker(config.tracking, camera.name)
         self.presence = Presence(config.events, config.daemon.node_id, camera.name)
         self.analysed = 0
+        self.detected = 0  # frames the detector ran on (the others were tracked by prediction)
         self.failed = 0
         self.latency = Percentiles()  # frame read → tracks updated
         self.detect_ms = Percentiles()
@@ -201,6 +202,7 @@ class CameraPipeline:
         detections = await self._workers.detect(self.name, frame.image, self._set_area)
         seconds = time.monotonic() - started  # queueing in a shared pool included: that is the real cost
         self.detect_ms.add(seconds * 1000.0)
+        self.detected += 1
         self._adapt_cadence(seconds)
         return self.tracker.update(detections, frame.captured_at, frame.index, frame.read_mono)
 
@@ -271,7 +273,10 @@ class CameraPipeline:
         return {
             **self.camera.stats_dict(),
             "analysed": self.analysed,
+            "frames_detected": self.detected,
             "analysis_failed": self.failed,
+            "looks_lost": self.namer.looks_lost,  # encodings that failed (worker hung, dead or missing)
+            "tracks_undecided": self.namer.tracks_undecided,  # tracks that ended pending after losing looks
             "tracks": len(self.tracker.tracks),
             "frame_skip": self.camera.frame_skip,
             "detect_every": self._detect_every,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
@@ -19,11 +19,24 @@ OPEN_PATHS = frozenset({"/healthz"})  # liveness probes carry no secrets
 
 
 class Readiness:
-    """Starting → ready → stopping; the daemon moves it, ``/readyz`` reports it."""
+    """Starting → ready → stopping; the daemon moves it, ``/readyz`` reports it.
 
-    def __init__(self) -> None:
+    Once ready, ``checks`` may still say no: each returns why the daemon cannot
+    do its job now (no vision worker), or None. A daemon that runs but
+    cannot recognise anybody is not ready, whatever its cameras do.
+    """
+
+    def __init__(self, checks: Sequence[Callable[[], str | None]] = ()) -> None:
         self.ready = False
         self.reason = "starting: loading models and the gallery"
+        self.checks = list(checks)
+
+    def state(self) -> tuple[bool, str]:
+        """(ready, reason) now: the start/stop state first, then the first check that names a problem."""
+        if not self.ready:
+            return False, self.reason
+        problem = next((reason for check in self.checks if (reason := check()) is not None), None)
+        return (False, problem) if problem is not None else (True, self.reason)
 
     def set_ready(self) -> None:
         self.ready, self.reason = True, "ready"
@@ -61,8 +74,8 @@ def make_app(metrics: Metrics, readiness: Readiness, token: str | None = None,
         return JSONResponse({"status": "alive"})
 
     async def readyz(request: Request) -> Response:
-        body = {"ready": readiness.ready, "reason": readiness.reason}
-        return JSONResponse(body, 200 if readiness.ready else 503)
+        ready, reason = readiness.state()
+        return JSONResponse({"ready": ready, "reason": reason}, 200 if ready else 503)
 
     routes = [Route("/metrics", metrics_route), Route("/healthz", healthz), Route("/readyz", readyz), *extra]
     middleware = [Middleware(BearerToken, token=token)] if token else []

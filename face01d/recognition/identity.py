@@ -14,6 +14,12 @@ looking at the unknown pace. It thus gets exactly the looks an unknown
 track would get, so it can be named only when the old rule would have
 named it too (after a false ``unknown``); what changes is that the false
 ``unknown`` is not sent, and a leaning stranger's ``unknown`` comes later.
+
+No verdict without evidence: a track that has no encoded look has no
+deadline (an encoder that is hung, dead or busy elsewhere is no sign of a
+stranger), and time the encoder spent not delivering (``pause``) does not
+count towards any track's deadline, so that looks arriving after a hung
+worker comes back get the time the track would have had.
 """
 
 from __future__ import annotations
@@ -58,10 +64,13 @@ class TrackIdentity:
     best_quality: float = 0.0
     waiting: bool = False  # pending past the deadline on looks that lean to someone: looks at the unknown pace
     leaning: str | None = None  # who the looks lean to (decision.leans_to), as of the last decision
+    starved: bool = False  # looks were lost (the encoder failed) while it was pending
+    clock_from: float = field(init=False)  # its deadline counts from here: first seen, moved on by pauses
 
     def __post_init__(self) -> None:
         self.votes = deque(maxlen=self.window)
         self.encodings = deque(maxlen=self.window)
+        self.clock_from = self.track.first_seen_mono
 
     def wants_look(self, config: TrackingConfig) -> bool:
         """Should this frame's detection of the track be encoded?"""
@@ -92,15 +101,22 @@ class TrackIdentity:
         second. The looks matter when frames are sparse (frame_skip, a slow
         camera): one look a second must not turn every face unknown.
         """
-        if self.in_flight:
+        if self.in_flight or not self.looks:  # no look encoded yet: nothing to call it unknown on
             return False
-        age = now_mono - self.track.first_seen_mono
+        age = now_mono - self.clock_from
         return self._hard_deadline_passed(now_mono, deadline_s) or (
             age >= deadline_s and self.looks >= policy.votes_needed
         )
 
     def _hard_deadline_passed(self, now_mono: float, deadline_s: float) -> bool:
-        return now_mono - self.track.first_seen_mono >= deadline_s * HARD_DEADLINE
+        return now_mono - self.clock_from >= deadline_s * HARD_DEADLINE
+
+    def pause(self, start: float, end: float) -> None:
+        """The encoder delivered nothing from ``start`` to ``end`` (monotonic): that time is not the track's."""
+        if self.clock_from < start:
+            self.clock_from += end - start
+        else:  # first seen during the outage: its clock starts when looks can come again
+            self.clock_from = max(self.clock_from, end)
 
     def decide(self, policy: DecisionPolicy, now_mono: float, deadline_s: float) -> bool:
         """Update the verdict; True when it changed to something not yet announced.

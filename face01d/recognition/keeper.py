@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
 from face01d.config.models import GalleryConfig
+from face01d.daemon_executor import DaemonThreadExecutor
 from face01d.gallery.layout import HARMLESS_SKIPS
 from face01d.gallery.model import Gallery, GalleryReport
 from face01d.recognition.recognizer import load_gallery
@@ -30,7 +30,7 @@ class GalleryKeeper:
     def __init__(self, config: GalleryConfig, progress: Progress | None = None) -> None:
         self._config = config
         self._progress = progress
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="face01d-gallery")
+        self._executor = DaemonThreadExecutor("face01d-gallery")  # a read stuck on a hung mount never holds the exit
         self._lock = asyncio.Lock()
         self._again = False
 

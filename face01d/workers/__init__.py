@@ -8,12 +8,13 @@ encodings; HOG (dlib-bin) releases it, so threads suffice for detection.
 ``make_workers`` builds what ``[workers]`` in the config asks for.
 """
 
-from face01d.workers.base import VisionSettings, VisionWorkers, WorkerLost
+from face01d.workers.base import PoolHealth, VisionSettings, VisionWorkers, WorkerLost
 from face01d.workers.factory import SplitWorkers, make_workers
 from face01d.workers.processes import ProcessWorkers
 from face01d.workers.threads import ThreadWorkers
 
 __all__ = [
+    "PoolHealth",
     "ProcessWorkers",
     "SplitWorkers",
     "ThreadWorkers",

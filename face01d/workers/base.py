@@ -21,9 +21,39 @@ class VisionSettings:
     jitters: int = 1
     stages: tuple[Literal["detect", "encode"], ...] = ("detect", "encode")  # the models a worker loads at start
 
+    @property
+    def pool(self) -> str:
+        """The pool's name in health reports and metrics: the stages it serves ("detect+encode", "encode")."""
+        return "+".join(self.stages)
+
 
 class WorkerLost(Exception):
-    """The worker running a job died (a crash in native code, OOM kill); the job is lost, the pool is not."""
+    """The job is lost: its worker died (a crash in native code, OOM kill), hung past the job timeout, or
+    the pool has no worker at the moment (replacements failing). The pool goes on, and keeps replacing."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolHealth:
+    """How one pool stands, for /readyz, the metrics and the watchdog.
+
+    ``alive`` workers have their models loaded and take jobs; ``reason`` says
+    why the pool is unavailable, and is set only while it has no worker at
+    all *and* a replacement failed (the usual second or two in which a dead
+    worker's replacement loads its models is not an outage).
+    """
+
+    alive: int
+    wanted: int
+    reason: str | None = None
+    failed_starts: int = 0  # replacement attempts that failed since the pool started
+
+    @property
+    def available(self) -> bool:
+        return self.reason is None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"alive": self.alive, "wanted": self.wanted, "available": self.available, "reason": self.reason,
+                "failed_starts": self.failed_starts}
 
 
 class VisionWorkers(Protocol):
@@ -45,3 +75,6 @@ class VisionWorkers(Protocol):
 
     async def stop(self) -> None:
         """Stop the workers; jobs in flight are abandoned."""
+
+    def health(self) -> dict[str, PoolHealth]:
+        """Each pool by the stages it serves ("detect+encode", or "detect" and "encode" when split)."""

@@ -70,6 +70,12 @@ class WorkerHandle:
         self._deadline: asyncio.TimerHandle | None = None
         self._loop = loop
 
+    @property
+    def loaded(self) -> bool:
+        """Its models are loaded and it is neither hung nor gone: it can take a job."""
+        ready = self.ready
+        return ready.done() and not ready.cancelled() and ready.exception() is None and not (self.hung or self.gone)
+
     def start(self) -> None:
         """On a thread: the first start waits for the forkserver to import face01d (seconds)."""
         self.process.start()

@@ -14,8 +14,13 @@ is the policy on top.
   loop's readers, and a worker that dies (SIGKILL, a segfault in native
   code, the OOM killer) is seen at once. Its job raises ``WorkerLost``, a
   warning names the pid and the exit code, and a replacement loads its
-  models while the other workers go on. A replacement that cannot load them
-  is not replaced again (that would be a crash loop).
+  models while the other workers go on.
+- **Replacements never give up.** One that cannot start (EMFILE at the
+  descriptor limit) or load its models is tried again with backoff, 1 s
+  doubling to 60 s, for as long as the pool runs: the cause may pass. With
+  no worker left after a failed try the pool is *unavailable* (``health()``,
+  read by /readyz, the metrics and the watchdog), jobs fail at once with
+  ``WorkerLost`` rather than queue, and one error line a minute says so.
 - **Hangs.** A worker stuck in native code (a deadlock, a stopped process)
   neither answers nor dies. A job it has held for ``JOB_TIMEOUT_S`` fails at
   once with ``WorkerLost``, a warning names the pid and the camera, and the
@@ -32,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,11 +47,13 @@ from typing import Any
 import numpy as np
 import structlog
 
+from face01d.backoff import Backoff
 from face01d.config.models import SetArea
 from face01d.errors import ModelError
 from face01d.faces import Detection, EncodedFace, FaceBox
+from face01d.throttle import Throttle
 from face01d.workers import handle
-from face01d.workers.base import VisionSettings, WorkerLost
+from face01d.workers.base import PoolHealth, VisionSettings, WorkerLost
 from face01d.workers.child import Order
 from face01d.workers.fair import FairQueue
 from face01d.workers.handle import Job, WorkerHandle
@@ -57,6 +65,9 @@ START_TIMEOUT_S = 120.0  # forkserver start, imports and model loading on a busy
 JOB_TIMEOUT_S = 30.0  # a job unanswered this long after it was sent means a hung worker (job p99: < 0.4 s)
 STOP_GRACE_S = 2.0  # after SIGTERM, before SIGKILL
 CLEAN_EXIT_REPLACE_S = 1.0  # a worker that left on SIGTERM is replaced after this: the group may be stopping
+REPLACE_BACKOFF_START_S = 1.0  # a failed replacement is tried again after up to this, doubling ...
+REPLACE_BACKOFF_CAP_S = 60.0  # ... up to this (full jitter), forever
+OUTAGE_LOG_EVERY_S = 60.0  # failed replacements: one error line per this, with the count of the others
 
 
 class ProcessWorkers:
@@ -74,7 +85,10 @@ class ProcessWorkers:
         self._workers: list[WorkerHandle] = []
         self._idle: deque[WorkerHandle] = deque()
         self._replacements: set[asyncio.Task[None]] = set()
-        self._coming = 0  # replacements decided but not yet in self._workers
+        self._trouble: str | None = None  # why the pool is unavailable: no worker left, and a replacement failed
+        self._trouble_since: float | None = None
+        self._failed_starts = 0
+        self._complaints = Throttle(OUTAGE_LOG_EVERY_S)
         self._ids = itertools.count()
         self._spawn_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -89,6 +103,12 @@ class ProcessWorkers:
     def jobs(self) -> dict[int, tuple[str, Kind]]:
         """What each busy worker is doing: pid → (camera, kind) (for logs, a watchdog and tests)."""
         return {w.pid: (w.job.camera, w.job.order.kind) for w in self._workers if w.job and w.pid is not None}
+
+    def health(self) -> dict[str, PoolHealth]:
+        """Workers able to take a job, out of ``processes``; the reason while there is none and none could start."""
+        alive = len(self._alive())
+        reason = self._trouble if alive == 0 else None
+        return {self.settings.pool: PoolHealth(alive, self.processes, reason, self._failed_starts)}
 
     async def start(self) -> None:
         """Start the workers and wait until every one has loaded its models; a ModelError if one cannot."""
@@ -169,8 +189,8 @@ class ProcessWorkers:
     def _check_running(self) -> None:
         if self._loop is None or self._stopping:
             raise WorkerLost("the vision worker pool is not running")
-        if not self._workers and not self._coming:
-            raise WorkerLost("no vision worker left (replacements could not load their models)")
+        if self._trouble is not None and not self._alive():
+            raise WorkerLost(self._trouble)  # at once: a replacement may be a minute of backoff away
 
     def _pump(self) -> None:
         """Hand queued jobs to idle workers, taking the cameras in turn; each job's clock starts when sent."""
@@ -223,6 +243,9 @@ class ProcessWorkers:
                     return
                 worker.start()
 
+    def _alive(self) -> list[WorkerHandle]:
+        return [worker for worker in self._workers if worker.loaded]
+
     def _unwatch(self, worker: WorkerHandle) -> None:
         worker.unwatch()
         if worker in self._idle:
@@ -272,14 +295,12 @@ class ProcessWorkers:
         self._unwatch(worker)
         self._workers.remove(worker)
         code = worker.exit_code()
-        if worker.ready.done() and worker.ready.exception() is None:
+        if worker.ready.done() and not worker.ready.cancelled() and worker.ready.exception() is None:
             self._lost(worker, code)
-            return
-        if not worker.ready.done():  # died while loading: start() or the replacement reports it
+        elif not worker.ready.done():  # died while loading: start() or the replacement reports it
             worker.ready.set_exception(
                 ModelError(f"vision worker {worker.pid} exited with code {code} while loading its models")
             )
-        self._abandon_if_none_left()
 
     def _lost(self, worker: WorkerHandle, code: int | None) -> None:
         job = worker.job
@@ -295,31 +316,58 @@ class ProcessWorkers:
         self._replace(CLEAN_EXIT_REPLACE_S if code == 0 else 0.0)
 
     def _replace(self, delay: float) -> None:
-        self._coming += 1
-        task = asyncio.get_running_loop().create_task(self._replacement(delay))
+        task = asyncio.get_running_loop().create_task(self._replacement(delay), name="vision-worker-replacement")
         self._replacements.add(task)
         task.add_done_callback(self._replacements.discard)
 
     async def _replacement(self, delay: float) -> None:
-        try:
-            await asyncio.sleep(delay)
-            (worker,) = await self._launch(1)
-        except Exception as exc:  # noqa: BLE001 - logged here, or it would be a stray task traceback
-            log.error("vision worker could not be replaced", error=f"{type(exc).__name__}: {exc}")
+        """Start a worker in place of a lost one; a failed try is tried again with backoff until one loads."""
+        backoff = Backoff(REPLACE_BACKOFF_START_S, REPLACE_BACKOFF_CAP_S)
+        await asyncio.sleep(delay)
+        while not self._stopping:  # stop() cancels this task too; this is for a try that ends as it stops
+            try:
+                worker = await self._start_one()
+            except Exception as exc:  # noqa: BLE001 - EMFILE, a forkserver gone, models that will not load
+                await asyncio.sleep(self._start_failed(exc, backoff))
+                continue
+            self._started_again(worker, backoff.attempt + 1)
             return
-        finally:
-            self._coming -= 1
-            self._abandon_if_none_left()
-        try:
-            await worker.ready
-        except ModelError as exc:
-            log.error("replacement vision worker failed", error=str(exc))
-            return
-        log.info("vision worker replaced", pid=worker.pid)
 
-    def _abandon_if_none_left(self) -> None:
-        if not self._workers and not self._coming and not self._stopping:
-            self._abandon_queued(WorkerLost("no vision worker left (replacements could not load their models)"))
+    async def _start_one(self) -> WorkerHandle:
+        """One new worker with its models loaded; ModelError if they are not loaded within START_TIMEOUT_S."""
+        (worker,) = await self._launch(1)
+        try:
+            await asyncio.wait_for(asyncio.shield(worker.ready), START_TIMEOUT_S)
+        except TimeoutError:
+            worker.process.kill()  # its sentinel takes it out of the pool
+            raise ModelError(f"vision worker {worker.pid} not ready after {START_TIMEOUT_S:.0f} s") from None
+        return worker
+
+    def _start_failed(self, error: Exception, backoff: Backoff) -> float:
+        """Count a failed replacement, log it (at most once a minute); the wait before the next try.
+
+        With no worker left the pool is unavailable from now on: the jobs waiting
+        for this replacement fail now, and new ones at once, until a worker loads.
+        """
+        self._failed_starts += 1
+        cause = f"{type(error).__name__}: {error}"
+        alive = len(self._alive())
+        if not alive:
+            self._trouble = f"no vision worker ({self.settings.pool}): a replacement failed: {cause}; retrying"
+            self._trouble_since = self._trouble_since or time.monotonic()
+            self._abandon_queued(WorkerLost(self._trouble))
+        delay = backoff.next_delay()
+        if self._complaints.due():
+            log.error("vision worker could not be replaced", error=cause, workers=alive, wanted=self.processes,
+                      attempt=backoff.attempt, retry_in_s=round(delay, 1),
+                      failures_not_logged=self._complaints.take_suppressed())
+        return delay
+
+    def _started_again(self, worker: WorkerHandle, attempts: int) -> None:
+        outage_s = None if self._trouble_since is None else round(time.monotonic() - self._trouble_since, 1)
+        self._trouble = self._trouble_since = None
+        self._complaints.reset()
+        log.info("vision worker replaced", pid=worker.pid, attempts=attempts, unavailable_s=outage_s)
 
     def _abandon(self, workers: list[WorkerHandle], error: WorkerLost) -> None:
         """Fail the jobs of these workers (and, at stop, every queued one); their blocks are free again."""

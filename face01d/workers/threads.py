@@ -13,7 +13,7 @@ import numpy as np
 from face01d.config.models import SetArea
 from face01d.faces import Detection, EncodedFace, FaceBox
 from face01d.vision.analyzer import FaceAnalyzer, analyzer_for_thread
-from face01d.workers.base import VisionSettings
+from face01d.workers.base import PoolHealth, VisionSettings
 
 T = TypeVar("T")
 
@@ -38,6 +38,10 @@ class ThreadWorkers:
 
     async def stop(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def health(self) -> dict[str, PoolHealth]:
+        """Threads do not die apart from the process: always all of them."""
+        return {self.settings.pool: PoolHealth(self.threads, self.threads)}
 
     def _analyzer(self) -> FaceAnalyzer:
         settings = self.settings

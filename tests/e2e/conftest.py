@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +18,19 @@ from support.toml_text import render_config
 
 
 class DaemonProcess:
-    """``python -m face01d run`` in a subprocess, stdout/stderr captured to files."""
+    """``python -m face01d run`` in a subprocess, stdout/stderr captured to files.
 
-    def __init__(self, config_path: Path, args: tuple[str, ...] = ("--stdout",), env: dict[str, str] | None = None) -> None:
+    ``launcher`` replaces ``-m face01d``: ``-c`` code that shortens a module's timing constants first.
+    """
+
+    def __init__(self, config_path: Path, args: tuple[str, ...] = ("--stdout",), env: dict[str, str] | None = None,
+                 launcher: Sequence[str] = ("-m", "face01d")) -> None:
         self.config_path = config_path
         self.stdout_path = config_path.with_suffix(".stdout")
         self.stderr_path = config_path.with_suffix(".stderr")
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "face01d", "run", "-c", str(config_path), *args],
+                [sys.executable, *launcher, "run", "-c", str(config_path), *args],
                 stdout=out, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             )
 
@@ -106,8 +110,9 @@ def run_daemon() -> Iterator[Callable[..., DaemonProcess]]:
     """Start daemons; every one still running is killed at teardown."""
     started: list[DaemonProcess] = []
 
-    def start(config_path: Path, *args: str, env: dict[str, str] | None = None) -> DaemonProcess:
-        daemon = DaemonProcess(config_path, args or ("--stdout",), env)
+    def start(config_path: Path, *args: str, env: dict[str, str] | None = None,
+              launcher: Sequence[str] = ("-m", "face01d")) -> DaemonProcess:
+        daemon = DaemonProcess(config_path, args or ("--stdout",), env, launcher)
         started.append(daemon)
         return daemon
 

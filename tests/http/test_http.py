@@ -24,12 +24,14 @@ from face01d.errors import ConfigError
 from face01d.events.model import Event, EventType
 from face01d.http import HttpServer, Readiness, make_app
 from face01d.metrics import Figures, Metrics
+from face01d.workers import PoolHealth
 from support.http_client import serve_app
 
 TOKEN = "s3cret-token"
 DOOR = {
     "frames_read": 120, "frames_skipped": 10, "frames_dropped": 3, "reconnects": 2, "online": True,
     "last_frame_at": 1.0, "error": None, "failed": False, "analysed": 107, "analysis_failed": 1, "tracks": 2,
+    "looks_lost": 6, "tracks_undecided": 1,
     "frame_skip": 0, "detect_every": 1, "latency_ms": {"p50": 40.0, "p99": 90.5, "n": 107},
     "stage_ms": {"detect": {"p50": 12.5, "p99": 30.0, "n": 107}, "encode": {"p50": 95.0, "p99": 120.0, "n": 4},
                  "match": None},
@@ -47,7 +49,9 @@ class FixedFigures:
                        snapshots={"written": 7, "failed": 2, "dropped": 1, "frames_dropped": 0},
                        gallery_people=3, gallery_encodings=11,
                        unknown_crops={"written": 4, "failed": 0, "dropped": 1, "pruned": 2},
-                       preview_viewers={"door": 2}, output_failures=3, unattributed_decoder_errors=5)
+                       preview_viewers={"door": 2}, output_failures=3, unattributed_decoder_errors=5,
+                       vision={"detect": PoolHealth(2, 2).as_dict(),
+                               "encode": PoolHealth(0, 1, "no vision worker (encode): EMFILE", 4).as_dict()})
 
 
 def event(kind: EventType) -> Event:
@@ -112,6 +116,14 @@ async def test_metrics_show_each_figure_per_camera(client: httpx.AsyncClient, me
         'face01d_preview_viewers{camera="door"} 2.0',
         "face01d_output_failures_total 3.0",
         "face01d_decoder_errors_unattributed_total 5.0",
+        'face01d_camera_looks_lost_total{camera="door"} 6.0',
+        'face01d_camera_tracks_undecided_total{camera="door"} 1.0',
+        'face01d_vision_workers{pool="encode",state="alive"} 0.0',
+        'face01d_vision_workers{pool="encode",state="wanted"} 1.0',
+        'face01d_vision_workers{pool="detect",state="alive"} 2.0',
+        'face01d_vision_available{pool="encode"} 0.0',
+        'face01d_vision_available{pool="detect"} 1.0',
+        'face01d_vision_failed_starts_total{pool="encode"} 4.0',
     ]:
         assert expected in lines, expected
     assert 'stage="match"' not in response.text  # no sample yet: no series, not a made-up 0
@@ -144,6 +156,21 @@ async def test_readyz_follows_start_and_stop(client: httpx.AsyncClient, readines
     readiness.set_stopping("stopping (SIGTERM)")
     stopping = await client.get("/readyz")
     assert (stopping.status_code, stopping.json()["reason"]) == (503, "stopping (SIGTERM)")
+
+
+async def test_readyz_is_503_while_a_check_names_a_problem(client: httpx.AsyncClient, readiness: Readiness) -> None:
+    trouble: list[str] = []
+    readiness.checks.append(lambda: trouble[0] if trouble else None)
+    readiness.set_ready()
+    assert (await client.get("/readyz")).status_code == 200
+    trouble.append("no vision worker (encode): a replacement failed: OSError: [Errno 24] Too many open files")
+    answer = await client.get("/readyz")
+    assert (answer.status_code, answer.json()) == (503, {"ready": False, "reason": trouble[0]})
+    trouble.clear()
+    assert (await client.get("/readyz")).json() == {"ready": True, "reason": "ready"}
+    readiness.set_stopping("stopping (SIGTERM)")  # stopping says so first, whatever the checks say
+    trouble.append("no vision worker")
+    assert (await client.get("/readyz")).json()["reason"] == "stopping (SIGTERM)"
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/readyz", "/nowhere"])

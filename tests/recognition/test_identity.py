@@ -71,7 +71,8 @@ def test_the_deadline_makes_a_pending_track_unknown_then_a_better_view_is_looked
 
 def test_an_unknown_track_can_still_become_known_but_a_known_one_never_unknown():
     identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
-    assert not identity.decide(POLICY, 4.9, CONFIG.decision_deadline_s)  # no look at all yet ...
+    identity.add_look(identity.track.look, ENCODED, vote("obama", 0.7))
+    assert not identity.decide(POLICY, 4.9, CONFIG.decision_deadline_s)  # one look: K = 2 were not possible ...
     assert identity.decide(POLICY, 5.0, CONFIG.decision_deadline_s)  # ... but pending is bounded (5 × deadline)
     identity.identification(identity.track.look, (640, 480), 1.5)
     for distance in (0.33, 0.34):
@@ -82,6 +83,27 @@ def test_an_unknown_track_can_still_become_known_but_a_known_one_never_unknown()
         identity.add_look(identity.track.look, ENCODED, vote("obama", distance))
     assert not identity.decide(POLICY, 3.0, CONFIG.decision_deadline_s)
     assert identity.verdict.name == "biden"
+
+
+def test_no_look_no_verdict_however_long_the_encoder_keeps_it_waiting():
+    identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)
+    assert not identity.decide(POLICY, 60.0, CONFIG.decision_deadline_s)  # a worker hung for a minute
+    assert identity.verdict.state is TrackState.PENDING and identity.wants_look(CONFIG)
+    identity.add_look(identity.track.look, ENCODED, vote("obama", 0.7))  # now there is something to go on
+    assert identity.decide(POLICY, 60.0, CONFIG.decision_deadline_s) and identity.verdict.state is TrackState.UNKNOWN
+
+
+def test_time_the_encoder_was_down_is_given_back_to_the_track():
+    identity = TrackIdentity(confirmed_track(), CONFIG.vote_window)  # first seen at 0.0
+    identity.add_look(identity.track.look, ENCODED, vote("obama", 0.7))
+    identity.pause(0.5, 60.0)  # looks lost (or stalled) from 0.5 s to 60 s
+    assert not identity.decide(POLICY, 64.4, CONFIG.decision_deadline_s)  # 4.9 s of its own
+    assert identity.decide(POLICY, 64.5, CONFIG.decision_deadline_s)  # 5 s: the hard deadline, on its look
+    newcomer = TrackIdentity(confirmed_track(), CONFIG.vote_window)
+    newcomer.pause(-1.0, 30.0)  # first seen while the encoder was down: its clock starts when it is back
+    newcomer.add_look(newcomer.track.look, ENCODED, vote("obama", 0.7))
+    assert not newcomer.decide(POLICY, 34.9, CONFIG.decision_deadline_s)
+    assert newcomer.decide(POLICY, 35.0, CONFIG.decision_deadline_s)
 
 
 def test_unknown_waits_for_the_deadline_even_when_the_window_rules_every_name_out():

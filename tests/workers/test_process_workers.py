@@ -7,8 +7,10 @@ the forkserver has face01d imported already, so a worker only loads its models).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from face01d.config.models import DetectorConfig, DetectorKind
 from face01d.errors import ModelError
 from face01d.faces import FaceBox
 from face01d.vision.image import load_image
-from face01d.workers import ProcessWorkers, ThreadWorkers, VisionSettings, WorkerLost
+from face01d.workers import PoolHealth, ProcessWorkers, ThreadWorkers, VisionSettings, WorkerLost
 from face01d.workers import processes
 from face01d.workers.shm import SHM_PREFIX, crop_around
 
@@ -141,6 +143,53 @@ async def test_a_hung_worker_is_killed_reaped_and_replaced(images, monkeypatch) 
         assert len(hung) == 1 and hung[0]["log_level"] == "warning"
         assert hung[0]["pid"] == pid and hung[0]["camera"] == "stuck" and hung[0]["timeout_s"] == 1.0
         assert not [entry for entry in logs if entry["event"] == "vision worker died"]  # warned once, not twice
+    finally:
+        await pool.stop()
+
+
+@contextlib.contextmanager
+def no_free_descriptors():
+    """RLIMIT_NOFILE lowered to the lowest free descriptor: from here on every new one fails with EMFILE,
+    as in a daemon whose descriptors idle HTTP clients hold. The limit is restored on leaving."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    probe = os.open("/dev/null", os.O_RDONLY)  # the lowest free number: all below it are in use
+    os.close(probe)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (probe, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_a_worker_that_cannot_be_replaced_is_tried_again_until_it_can(images, monkeypatch) -> None:  # noqa: ANN001
+    """The only worker is killed at the descriptor limit: its replacement cannot start (EMFILE). The pool
+    says so (health; jobs fail at once instead of queuing) and tries again with backoff, logging once;
+    with descriptors free again the next try brings it back."""
+    monkeypatch.setattr(processes, "REPLACE_BACKOFF_START_S", 0.05)
+    monkeypatch.setattr(processes, "REPLACE_BACKOFF_CAP_S", 0.2)
+    pool = ProcessWorkers(SETTINGS, 1)
+    await pool.start()
+    try:
+        (pid,) = pool.pids
+        assert pool.health() == {"detect+encode": PoolHealth(alive=1, wanted=1)}
+        with capture_logs() as logs:
+            with no_free_descriptors():
+                os.kill(pid, signal.SIGKILL)
+                await _until(lambda: pool.health()["detect+encode"].failed_starts >= 3)  # tried, and again
+                health = pool.health()["detect+encode"]
+                assert health.alive == 0 and not health.available and "Too many open files" in health.reason
+                started = time.monotonic()
+                with pytest.raises(WorkerLost, match="no vision worker"):
+                    await pool.detect("a", images["obama"])
+                assert time.monotonic() - started < 0.5  # at once: no waiting for a worker that is not coming
+            await _until(lambda: pool.health()["detect+encode"].available)
+            assert len(await pool.detect("a", images["obama"])) == 1
+            assert pool.health()["detect+encode"].alive == 1 and pid not in pool.pids
+        failed = [entry for entry in logs if entry["event"] == "vision worker could not be replaced"]
+        assert len(failed) == 1 and failed[0]["log_level"] == "error"  # then one line a minute at most
+        assert "Too many open files" in failed[0]["error"]
+        [replaced] = [entry for entry in logs if entry["event"] == "vision worker replaced"]
+        assert replaced["attempts"] >= 4 and replaced["unavailable_s"] is not None
     finally:
         await pool.stop()
 
