@@ -3,21 +3,26 @@
 The socket is bound here, before uvicorn starts, so a port in use is a
 ``ConfigError`` at start-up rather than uvicorn's ``sys.exit`` in a task.
 Logs go through the stdlib loggers that face01d.log routes to structlog;
-no access log.
+no access log. Slow, idle and surplus clients are shed by the protocol
+(``face01d.http.guard``); a client that hangs up mid-request is one ``info``
+line, not uvicorn's "Exception in ASGI application" with a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 from collections.abc import Iterator
 
 import structlog
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from face01d.errors import ConfigError
+from face01d.http.guard import ConnectionGuard, Limits
 
 log = structlog.get_logger(__name__)
 
@@ -30,10 +35,26 @@ class _InLoopServer(uvicorn.Server):
         yield
 
 
+class _QuietHangUps:
+    """ASGI wrapper: a client gone mid-request (Starlette's ClientDisconnect) is an ``info`` line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._app(scope, receive, send)
+        except ClientDisconnect:
+            log.info("http client gone mid-request", method=scope.get("method"), path=scope.get("path"))
+
+
 class HttpServer:
-    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
-        self._config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                      lifespan="off", timeout_graceful_shutdown=GRACEFUL_S)
+    def __init__(self, app: ASGIApp, host: str, port: int, limits: Limits | None = None) -> None:
+        self.guard = ConnectionGuard(limits or Limits())
+        self._config = uvicorn.Config(_QuietHangUps(app), host=host, port=port, log_config=None, access_log=False,
+                                      lifespan="off", timeout_graceful_shutdown=GRACEFUL_S, ws="none",
+                                      http=self.guard.protocol(),
+                                      timeout_keep_alive=self.guard.limits.keepalive_s)  # type: ignore[arg-type]
         self._server = _InLoopServer(self._config)
         self._task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
@@ -53,7 +74,8 @@ class HttpServer:
                 await self._task  # its error, or a start-up that gave up
                 raise ConfigError("the HTTP server did not start")
             await asyncio.sleep(0.01)
-        log.info("http server listening", host=self._config.host, port=self.port)
+        limits = dataclasses.asdict(self.guard.limits)
+        log.info("http server listening", host=self._config.host, port=self.port, **limits)
 
     def _bind(self) -> socket.socket:
         host, port = self._config.host, self._config.port
@@ -83,3 +105,4 @@ class HttpServer:
         finally:
             if self._socket is not None:
                 self._socket.close()
+            self.guard.log_totals()

@@ -6,7 +6,9 @@ part per shown frame; ``GET /cameras/{camera}/preview.jpg`` answers the
 next picture once. The stream is a plain ASGI app rather than Starlette's
 ``StreamingResponse`` so that one ``try``/``finally`` holds a viewer's whole
 life: the count goes down however the stream ends (client gone, daemon
-stopping, a render failing), and ``wants_frames`` turns False with it.
+stopping, a render failing), and ``wants_frames`` turns False with it. A
+viewer that stops reading is dropped by the server after ``[http]
+send_timeout_s`` (``face01d.http.guard``): its stream ends here as a disconnect.
 The server's bearer-token middleware (``face01d.http.routes``) covers both.
 """
 

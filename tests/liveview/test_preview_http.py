@@ -19,11 +19,13 @@ import pytest
 
 from face01d.config.models import PreviewConfig
 from face01d.http import Readiness, make_app
+from face01d.http.guard import Limits
 from face01d.liveview import LiveView, preview_routes
 from face01d.liveview import routes as preview_module
 from face01d.metrics import Figures, Metrics
 from support.http_client import serve_app
 from support.mjpeg import MjpegReader, decode
+from support.slow_clients import close_all, connect
 
 TOKEN = "preview-token"
 CAMERAS = ("door", "yard")
@@ -66,9 +68,10 @@ async def wait_for(condition, timeout: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
-async def serve(view: LiveView, token: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+async def serve(view: LiveView, token: str | None = None,
+                limits: Limits | None = None) -> AsyncIterator[httpx.AsyncClient]:
     app = make_app(Metrics(lambda: Figures()), Readiness(), token, extra=preview_routes(view))
-    async with serve_app(app, timeout=10) as client:
+    async with serve_app(app, limits, timeout=10) as client:
         try:
             yield client
         finally:
@@ -210,3 +213,19 @@ async def test_stopping_the_view_ends_open_streams(client: httpx.AsyncClient, vi
         await view.stop(1)
         assert (await reader.rest()).endswith(b"--face01d-preview--\r\n")
     await wait_for(lambda: view.viewers["door"] == 0)
+
+
+async def test_viewers_that_stop_reading_lose_their_places_and_a_picture_is_served_again(view: LiveView, scene) -> None:
+    send_timeout_s = 1.0
+    async for client in serve(view, limits=Limits(send_timeout_s=send_timeout_s)):
+        async with Feeder(view, scene):
+            request = f"GET {STREAM} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+            stalled = [await asyncio.to_thread(connect, client.base_url.port, request, 4096) for _ in range(2)]
+            await wait_for(lambda: view.viewers["door"] == 2)
+            started = time.monotonic()
+            assert (await client.get("/cameras/door/preview.jpg")).status_code == 503  # no place left
+            await wait_for(lambda: view.viewers["door"] == 0, 60)  # buffers fill, then the send timeout runs
+            assert time.monotonic() - started > send_timeout_s
+            response = await client.get("/cameras/door/preview.jpg")
+            close_all(stalled)
+        assert response.status_code == 200 and decode(response.content).shape == (270, WIDTH, 3)

@@ -31,7 +31,7 @@ def test_unit_has_the_promised_settings() -> None:
     text = UNIT.read_text()
     for line in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "SupplementaryGroups=video",
                  "StateDirectory=face01d", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes",
-                 "PrivateTmp=yes", "User=face01d"):
+                 "PrivateTmp=yes", "User=face01d", "LimitNOFILE="):
         assert line in text, line
 
 
