@@ -6,7 +6,7 @@ an unchanged gallery again is recognised and costs nothing. It holds
 ``gallery.json`` (names, published file names, the thumbnail of each person),
 ``encodings.npy`` (read with ``allow_pickle=False``: a payload can never run
 code) and ``thumbs/<i>.jpg``, each person's display image shrunk to
-``THUMBNAIL_MAX_PX`` tall. Reading checks every size and count: a payload is
+``liveview.thumbnails.THUMBNAIL_MAX_PX`` tall. Reading checks every size and count: a payload is
 data from the network, even behind an ACL.
 """
 
@@ -30,7 +30,6 @@ log = structlog.get_logger(__name__)
 FORMAT = 1
 MODEL = "dlib_face_recognition_resnet_model_v1"  # the 128-D encoder every node runs
 ENCODING_SIZE = 128
-THUMBNAIL_MAX_PX = 192  # liveview.thumbnails shrinks to this anyway
 THUMBNAIL_QUALITY = 85
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
 MAX_ROWS = 100_000
@@ -100,21 +99,14 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _thumbnail(path: Path | None) -> bytes | None:
-    """The display image shrunk to a JPEG; None (logged) when it cannot be read."""
+    """The display image shrunk to a JPEG (as the live view shrinks it); None (logged) when it cannot be read."""
     import cv2  # noqa: PLC0415 - deferred: the CLI imports this module
 
-    if path is None:
-        return None
-    try:
-        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
-    except (OSError, ValueError):
-        image = None
+    from face01d.liveview.thumbnails import load_thumbnail  # noqa: PLC0415 - the same bounded, regular-file read
+
+    image = load_thumbnail(path) if path is not None else None
     if image is None:
-        log.warning("gallery_share.thumbnail_unreadable", path=str(path))
         return None
-    if image.shape[0] > THUMBNAIL_MAX_PX:
-        width = max(1, round(image.shape[1] * THUMBNAIL_MAX_PX / image.shape[0]))
-        image = cv2.resize(image, (width, THUMBNAIL_MAX_PX), interpolation=cv2.INTER_AREA)
     ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
     return jpeg.tobytes() if ok else None
 

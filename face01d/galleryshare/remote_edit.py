@@ -17,6 +17,7 @@ from face01d.enrollment.gallery_edit import NotInGallery, find_unknown, valid_na
 from face01d.enrollment.unknown import EVENT_SUFFIX
 from face01d.errors import InputError
 from face01d.galleryshare.requests import RequestFailed, send_request
+from face01d.safe_files import read_regular
 from face01d.vision.image import MAX_IMAGE_BYTES
 
 _ERRORS = {400: InputError, 404: NotInGallery, 413: InputError, 422: InputError}
@@ -37,10 +38,8 @@ def _edit(config: Config, action: str, name: str, data: bytes = b"") -> list[str
 
 
 def _read(path: Path) -> bytes:
-    try:
-        if path.stat().st_size > MAX_IMAGE_BYTES:
-            raise InputError(f"{path}: over the limit of {MAX_IMAGE_BYTES:,} bytes")
-        return path.read_bytes()
+    try:  # a regular file only (a FIFO would block), at most MAX_IMAGE_BYTES
+        return read_regular(path, MAX_IMAGE_BYTES)
     except OSError as error:
         raise InputError(f"{path}: cannot be read ({error.strerror or error})") from None
 

@@ -19,6 +19,10 @@ import cv2
 import numpy as np
 import structlog
 
+from face01d.errors import ImageReadError
+from face01d.safe_files import read_regular
+from face01d.vision.image import MAX_IMAGE_BYTES, decode_frame
+
 log = structlog.get_logger(__name__)
 
 THUMBNAIL_MAX_PX = 192  # decoded thumbnails are at most this tall
@@ -45,7 +49,7 @@ class ThumbnailCache:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 return self._entries[key]
-        image = _decode(key[0])  # outside the lock: decoding takes milliseconds
+        image = load_thumbnail(key[0])  # outside the lock: decoding takes milliseconds
         with self._lock:
             self._entries[key] = image
             while len(self._entries) > self._capacity:
@@ -65,14 +69,12 @@ class ThumbnailCache:
             return None
 
 
-def _decode(path: Path) -> np.ndarray | None:
+def load_thumbnail(path: Path) -> np.ndarray | None:
     """Read and shrink one picture; a broken file is logged and drawn as no thumbnail."""
-    try:
-        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)  # non-ASCII paths too
-    except OSError:
-        image = None
-    if image is None:
-        log.warning("preview: thumbnail unreadable", path=str(path))
+    try:  # a regular file only, and the one bounded decode every image goes through
+        image = decode_frame(read_regular(path, MAX_IMAGE_BYTES), str(path))
+    except (OSError, ImageReadError) as error:
+        log.warning("preview: thumbnail unreadable", path=str(path), error=str(error))
         return None
     if image.shape[0] > THUMBNAIL_MAX_PX:
         width = max(1, round(image.shape[1] * THUMBNAIL_MAX_PX / image.shape[0]))
