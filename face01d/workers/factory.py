@@ -16,9 +16,9 @@ from typing import Literal
 
 import numpy as np
 
-from face01d.config.models import SetArea, WorkersConfig
+from face01d.config.models import MqttConfig, SetArea, WorkersConfig
 from face01d.faces import Detection, EncodedFace, FaceBox
-from face01d.workers.base import VisionSettings, VisionWorkers
+from face01d.workers.base import PoolHealth, VisionSettings, VisionWorkers
 from face01d.workers.processes import ProcessWorkers
 from face01d.workers.threads import ThreadWorkers
 
@@ -47,13 +47,33 @@ class SplitWorkers:
     async def stop(self) -> None:
         await asyncio.gather(self.detector.stop(), self.encoder.stop())
 
+    def health(self) -> dict[str, PoolHealth]:
+        return {**self.detector.health(), **self.encoder.health()}
 
-def make_workers(config: WorkersConfig, settings: VisionSettings) -> VisionWorkers:
-    """One pool when both stages run in the same place, a SplitWorkers when they do not."""
+
+def make_workers(config: WorkersConfig, settings: VisionSettings, mqtt: MqttConfig | None = None,
+                 node_id: str = "face01d") -> VisionWorkers:
+    """One pool when both stages run in the same place, a SplitWorkers when they do not.
+
+    ``encode = "remote"`` needs the broker (``mqtt``) and the node's id, which names its answers topic.
+    """
     if config.detect == config.encode:
         return _pool(config.detect, config, settings)
     detector = _pool(config.detect, config, replace(settings, stages=("detect",)))
-    return SplitWorkers(detector, _pool(config.encode, config, replace(settings, stages=("encode",))))
+    encode_only = replace(settings, stages=("encode",))
+    if config.encode == "remote":
+        return SplitWorkers(detector, _remote(config, encode_only, mqtt, node_id))
+    return SplitWorkers(detector, _pool(config.encode, config, encode_only))
+
+
+def _remote(config: WorkersConfig, settings: VisionSettings, mqtt: MqttConfig | None, node_id: str) -> VisionWorkers:
+    """Encoding on ``face01d worker`` services; the local fallback is the process pool it replaces."""
+    from face01d.remote.node import RemoteEncoder  # noqa: PLC0415 - remote imports this package
+
+    if mqtt is None or not mqtt.enabled:
+        raise ValueError('encode = "remote" needs the MQTT broker: set [mqtt] enabled = true')
+    fallback = ProcessWorkers(settings, config.processes) if config.remote_fallback == "local" else None
+    return RemoteEncoder(config, settings, mqtt, node_id, fallback)
 
 
 def _pool(where: Literal["thread", "process"], config: WorkersConfig, settings: VisionSettings) -> VisionWorkers:
