@@ -48,4 +48,5 @@ def _mqtt_sink(config: Config, people: Sequence[str]) -> MqttSink:
         cameras=[camera.name for camera in config.cameras if camera.enabled],
         people=list(people),
         presence_expire_s=config.events.presence_timeout_s,
+        access_cameras=[camera.name for camera in config.cameras if camera.enabled and camera.access],
     )

@@ -65,12 +65,13 @@ class MqttSink(Sink):
     durable = True  # events go through the outbox on disk: see publish_event
 
     def __init__(self, config: MqttConfig, node_id: str, cameras: Sequence[str], people: Sequence[str],
-                 presence_expire_s: float = 10.0) -> None:
+                 presence_expire_s: float = 10.0, access_cameras: Sequence[str] = ()) -> None:
         self._config = config
         self._topics = Topics(config.topic_prefix, node_id)
         self._discovery = DiscoveryContext(
             self._topics, node_id, config.discovery_prefix, presence_expire_s,
             friendly_name=config.friendly_name, snapshots=config.publish_snapshots, qos=config.qos,
+            access_cameras=frozenset(access_cameras),
         )
         self._cameras = list(cameras)
         self._people = list(people)

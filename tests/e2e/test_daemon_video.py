@@ -15,7 +15,8 @@ from support.event_schema import parse_event, validate_event
 
 REGISTERED = {"金正恩", "麻生太郎", "安倍晋三"}
 EVENT_KEYS = {"id", "type", "node", "camera", "name", "distance", "percentage", "box", "frame",
-              "captured_at", "published_at", "snapshot", "track_id", "votes", "latency_ms"}
+              "captured_at", "published_at", "snapshot", "track_id", "votes", "latency_ms", "granted", "reasons",
+              "liveness"}
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from support.event_schema import EVENT_SCHEMA_PATH, event_validator, validate_event
 
-from face01d.events.model import UNKNOWN, Event, EventType
+from face01d.events.model import UNKNOWN, Event, EventType, Liveness
 from face01d.faces import FaceBox
 
 NOW = 1_760_000_000.123
@@ -65,3 +66,39 @@ def test_a_missing_key_fails():
     del payload["latency_ms"]
     with pytest.raises(AssertionError, match="latency_ms"):
         validate_event(payload)
+
+
+def access_event(granted: bool) -> Event:
+    """An access camera's answer, with the track's liveness."""
+    reasons = () if granted else ("not_live", "too_far")
+    live = Liveness("live", "blink", 1.2, blinks=1) if granted else Liveness("not_live", "no_cue", 3.0)
+    return replace(full_event(EventType.ACCESS), granted=granted, reasons=reasons, liveness=live)
+
+
+@pytest.mark.parametrize("granted", [True, False])
+def test_an_access_event_carries_its_answer_reasons_and_liveness(granted: bool):
+    payload = validate_event(access_event(granted).to_dict(NOW))
+    assert payload["type"] == "access" and payload["granted"] is granted
+    assert payload["reasons"] == ([] if granted else ["not_live", "too_far"])
+    assert payload["liveness"]["state"] == ("live" if granted else "not_live")
+
+
+def test_the_other_types_carry_null_answers_and_liveness_only_where_computed():
+    plain = validate_event(full_event(EventType.RECOGNIZED).to_dict(NOW))
+    assert (plain["granted"], plain["reasons"], plain["liveness"]) == (None, None, None)
+    at_the_door = replace(full_event(EventType.RECOGNIZED), liveness=Liveness("undecided", "waiting", 0.4))
+    assert validate_event(at_the_door.to_dict(NOW))["liveness"] == {
+        "state": "undecided", "reason": "waiting", "elapsed_s": 0.4, "blinks": 0, "glances": 0}
+
+
+@pytest.mark.parametrize("change", [{"reasons": ["photo"]}, {"granted": "yes"}, {"liveness": {"state": "live"}},
+                                    {"reasons": ["unknown", "unknown"]}])
+def test_a_broken_access_event_fails(change: dict):
+    with pytest.raises(AssertionError):
+        validate_event({**access_event(False).to_dict(NOW), **change})
+
+
+def test_the_reasons_enum_is_the_decisions_order():
+    from face01d.access import REASONS
+
+    assert schema()["properties"]["reasons"]["oneOf"][1]["items"]["enum"] == list(REASONS)

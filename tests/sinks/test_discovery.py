@@ -12,6 +12,8 @@ from face01d.sinks.discovery import (
     ascii_id,
     camera_configs,
     device_info,
+    ha_entity_id,
+    ha_slug,
     person_config,
     trigger_config,
 )
@@ -22,7 +24,7 @@ CONFIG_TOPIC = re.compile(
     r"^homeassistant/(binary_sensor|sensor|event|image|device_automation)/[a-z0-9_]+/[a-z0-9_]+/config$"
 )
 ASCII_ID = re.compile(r"^[a-z0-9_]+$")
-COMMON = {"name", "unique_id", "default_entity_id", "availability_topic", "payload_available", "payload_not_available", "device", "origin", "state_topic"}
+COMMON = {"name", "unique_id", "availability_topic", "payload_available", "payload_not_available", "device", "origin", "state_topic"}
 
 
 def assert_common(payload: dict, component: str) -> None:
@@ -33,8 +35,10 @@ def assert_common(payload: dict, component: str) -> None:
     assert payload["device"]["manufacturer"] == "face01d"
     assert {"name", "model", "sw_version"} <= payload["device"].keys()
     assert ASCII_ID.match(payload["unique_id"])
-    domain, object_id = payload["default_entity_id"].split(".")
-    assert domain == component and ASCII_ID.match(object_id)
+    if "default_entity_id" in payload:  # left out where Home Assistant would transliterate a name
+        domain, object_id = payload["default_entity_id"].split(".")
+        assert domain == component and ASCII_ID.match(object_id)
+        assert payload["default_entity_id"] == ha_entity_id(component, payload["device"]["name"], payload["name"])
     json.dumps(payload)  # serialisable as is
 
 
@@ -125,3 +129,36 @@ def test_device_name_is_readable() -> None:
     configs = all_configs(ctx, ["door"], ["Alice"])
     assert {payload["device"]["name"] for _, payload in configs} == {"Front door"}
     assert not any("Front door" in str(payload.get("name", "")) for _, payload in configs)
+
+
+def test_entity_ids_are_the_ones_home_assistant_builds_from_the_names() -> None:
+    """Before 2025.10 Home Assistant ignores default_entity_id and builds <domain>.<slug(device)>_<slug(name)>:
+    the key says the same, so every version gives the same id (the README's automations depend on it)."""
+    event = camera_configs(DiscoveryContext(Topics("face01", "face01d"), "face01d"), "door")[2][1]
+    assert event["default_entity_id"] == "event.face01d_door_recognition"  # what HA Core 2025.4 built
+    online = camera_configs(CTX, "front door")[0][1]
+    assert online["default_entity_id"] == "binary_sensor.node1_front_door_online"
+    ctx = DiscoveryContext(Topics("face01", "node1"), "node1", friendly_name="Front door")
+    assert person_config(ctx, "door", "Alice")[1]["default_entity_id"] == "binary_sensor.front_door_alice_at_door"
+
+
+def test_home_assistants_slug_rules() -> None:
+    assert ha_slug("Front Door") == "front_door"
+    assert ha_slug("  a--b__c  ") == "a_b_c"
+    assert ha_slug("Kim's door") == "kims_door"  # apostrophes go, they do not split
+    assert ha_slug("1,000 doors") == "1000_doors"
+    assert ha_slug("Zoë at Café") == "zoe_at_cafe"  # accents dropped, as unidecode does
+    assert ha_slug("?!") == "unknown"
+    assert ha_slug("金正恩 at door") is None  # transliterated by Home Assistant: not guessed here
+
+
+def test_a_name_home_assistant_would_transliterate_leaves_the_id_to_it() -> None:
+    _, payload = person_config(CTX, "door", "金正恩")
+    assert "default_entity_id" not in payload and payload["unique_id"]
+
+
+def test_an_access_camera_has_the_access_event_type() -> None:
+    ctx = DiscoveryContext(Topics("face01", "node1"), "node1", access_cameras=frozenset({"door"}))
+    assert camera_configs(ctx, "door")[2][1]["event_types"] == ["recognized", "unknown", "left", "access"]
+    assert camera_configs(ctx, "garden")[2][1]["event_types"] == ["recognized", "unknown", "left"]
+    assert "value_json.granted" in EVENT_TEMPLATE and "value_json.reasons" in EVENT_TEMPLATE
