@@ -92,7 +92,7 @@ class Outputs:
     def event(self, event: Event, frame: Frame | None) -> None:
         """One event: its snapshot path, the durable outputs; once they have it, the rest (``_announce``)."""
         if self._snapshots is not None and frame is not None and event.box is not None:
-            event = event.with_snapshot(self._snapshots.submit(event, frame.image))
+            event = event.with_snapshot(self._snapshots.submit(event, frame.image, frame.index))
         receipts = self._commit(event, frame)
         if frame is not None and len(self._waiting) >= FRAMES_HELD_MAX:
             frame = self._shed(frame)
@@ -150,10 +150,14 @@ class Outputs:
         self._tell("presence", lambda sink: sink.presence(camera, present))
 
     def wants_frames(self, camera: str) -> bool:
-        """Whether any output wants ``camera``'s analysed frames now (a live view being watched)."""
-        return any(sink.wants_frames(camera) for sink in self.sinks)
+        """Whether any output wants ``camera``'s analysed frames now (a live view being watched,
+        or snapshots that blur strangers: ``[snapshots] blur_unknown``)."""
+        snapshots = self._snapshots is not None and self._snapshots.wants_frames(camera)
+        return snapshots or any(sink.wants_frames(camera) for sink in self.sinks)
 
     def frame_analysed(self, camera: str, frame: Frame, tracks: Sequence[TrackView]) -> None:
+        if self._snapshots is not None:
+            self._snapshots.frame_analysed(camera, frame, tracks)
         self._tell("frame", lambda sink: sink.frame_analysed(camera, frame, tracks) if sink.wants_frames(camera)
                    else None)
 

@@ -38,17 +38,22 @@ import structlog
 
 from face01d.events.model import Event
 from face01d.private_files import write_private_atomic
+from face01d.sinks.blur import FrameFaces, blur_faces
 from face01d.sinks.retention import prune
-from face01d.faces import FaceBox
+from face01d.faces import FaceBox, Frame
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from face01d.config.models import SnapshotConfig
+    from face01d.sinks.base import TrackView
 
 log = structlog.get_logger(__name__)
 
 RETENTION_INTERVAL_S = 3600.0  # how often retention runs after the one at start
 PRUNE_EARLY_FRACTION = 0.1  # written since the last run, as a fraction of max_mb
 MAX_NAME_CHARS = 48  # ≤ 192 UTF-8 bytes: the file name stays under 255 bytes
+FRAME_SUFFIX = "_frame.jpg"
 
 
 def safe_component(text: str) -> str:
@@ -86,9 +91,11 @@ def snapshot_stem(root: Path, event: Event) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    """One queued snapshot: each image with its path; the first is the event's."""
+    """One queued snapshot: each image with its path; the first is the event's. ``blur``: the faces
+    to obscure in the whole frame (``blur_unknown``), done by the writer's thread."""
 
     parts: tuple[tuple[Path, np.ndarray], ...]
+    blur: tuple[FaceBox, ...] = ()
 
     @property
     def nbytes(self) -> int:
@@ -96,7 +103,7 @@ class _Job:
 
     def without_frame(self) -> _Job | None:
         """The job less its whole-frame image (the face crop is small), or None if nothing is left."""
-        kept = tuple(part for part in self.parts if not part[0].name.endswith("_frame.jpg"))
+        kept = tuple(part for part in self.parts if not part[0].name.endswith(FRAME_SUFFIX))
         return _Job(kept) if kept else None
 
 
@@ -126,8 +133,10 @@ def _write_one(path: Path, image: np.ndarray, quality: int) -> _Outcome:
 
 
 def write_job(job: _Job, quality: int) -> list[_Outcome]:
-    """Encode and write one job's files; runs in a thread, never raises for I/O."""
-    return [_write_one(path, image, quality) for path, image in job.parts]
+    """Encode and write one job's files (the frame's strangers blurred first); runs in a thread,
+    never raises for I/O."""
+    return [_write_one(path, blur_faces(image, job.blur) if path.name.endswith(FRAME_SUFFIX) else image, quality)
+            for path, image in job.parts]
 
 
 class SnapshotWriter:
@@ -149,6 +158,7 @@ class SnapshotWriter:
         self._disk = asyncio.Lock()  # retention never runs while a file is written: it removes empty folders
         self._written_since_prune = 0
         self._budget = int(config.queue_mb * 1024 * 1024)
+        self._faces = FrameFaces() if config.blur_unknown and config.save_frame else None  # see sinks/blur.py
         self.queued_bytes = 0  # images queued or being written
         self.stats: dict[str, int] = {"written": 0, "dropped": 0, "frames_dropped": 0, "failed": 0, "bytes": 0,
                                       "pruned": 0}
@@ -162,14 +172,22 @@ class SnapshotWriter:
             asyncio.create_task(self._retention_loop(), name="snapshot-retention"),
         ]
 
-    def submit(self, event: Event, image: np.ndarray) -> str | None:
+    def wants_frames(self, camera: str) -> bool:
+        """True with ``blur_unknown``: the frames' tracks say which faces to blur."""
+        return self._faces is not None and self._config.enabled
+
+    def frame_analysed(self, camera: str, frame: Frame, tracks: Sequence[TrackView]) -> None:
+        if self._faces is not None:
+            self._faces.note(camera, frame.index, tracks)
+
+    def submit(self, event: Event, image: np.ndarray, frame_index: int | None = None) -> str | None:
         """Queue the snapshot(s) of ``event``; the path the event should carry, or None.
 
         The face crop's path is returned when one is saved, else the frame's.
         None: snapshots are off, there is nothing to save, or the queue is full
-        (the drop is counted).
+        (the drop is counted). ``frame_index``: the frame's, for ``blur_unknown``.
         """
-        job = self._job(event, image)
+        job = self._job(event, image, frame_index)
         if job is None:
             return None
         job = self._within_budget(job)
@@ -207,7 +225,7 @@ class SnapshotWriter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    def _job(self, event: Event, image: np.ndarray) -> _Job | None:
+    def _job(self, event: Event, image: np.ndarray, frame_index: int | None = None) -> _Job | None:
         """The files to write for ``event``, or None when there are none."""
         config = self._config
         if not config.enabled or self._closed:
@@ -219,8 +237,9 @@ class SnapshotWriter:
             face = self._face(face_path, event.box, image)
             parts += [(face_path, face)] if face is not None else []
         if config.save_frame:
-            parts.append((stem.with_name(stem.name + "_frame.jpg"), image))
-        return _Job(tuple(parts)) if parts else None
+            parts.append((stem.with_name(stem.name + FRAME_SUFFIX), image))
+        blur = self._faces.to_blur(event, frame_index) if self._faces is not None else ()
+        return _Job(tuple(parts), blur) if parts else None
 
     def _face(self, path: Path, box: FaceBox, image: np.ndarray) -> np.ndarray | None:
         """A copy of the face crop, made now: a small copy costs microseconds,
