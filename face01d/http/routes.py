@@ -65,8 +65,10 @@ class BearerToken:
 
 
 def make_app(metrics: Metrics, readiness: Readiness, token: str | None = None,
-             extra: Sequence[BaseRoute] = ()) -> Starlette:
-    """The server's app; ``extra`` routes (the live view, enrollment) sit behind the same token."""
+             extra: Sequence[BaseRoute] = (), auth: Middleware | None = None) -> Starlette:
+    """The server's app; ``extra`` routes (the live view, enrollment) sit behind the same token.
+
+    ``auth`` replaces the bearer-token check (the web page's, which also takes a session cookie)."""
     async def metrics_route(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
@@ -78,5 +80,5 @@ def make_app(metrics: Metrics, readiness: Readiness, token: str | None = None,
         return JSONResponse({"ready": ready, "reason": reason}, 200 if ready else 503)
 
     routes = [Route("/metrics", metrics_route), Route("/healthz", healthz), Route("/readyz", readyz), *extra]
-    middleware = [Middleware(BearerToken, token=token)] if token else []
+    middleware = [auth or Middleware(BearerToken, token=token)] if token else []
     return Starlette(routes=routes, middleware=middleware)
