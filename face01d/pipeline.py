@@ -13,6 +13,15 @@ frame, by the ``TrackNamer`` (recognition/namer.py): a confirmed track asks
 for a look, the look is encoded by the worker pool while the next frames are
 detected, and each look votes towards the track's identity. Events come from
 decisions, not from frames.
+
+``step`` takes one frame and returns what happened (a ``Step``: detected or
+predicted, the tracks, the events). Every event leaves by one door,
+``_emit``, whatever raised it: a decision or a track end in a step, a look
+that lands between two frames (the namer's encode task), the pipeline's own
+presence timer, the end of a file. The ``Timeline`` (timeline.py) is a
+setting of the pipeline: a live camera's wall clock, or a file's own
+timestamps; it decides the frame hand-off, the adaptive pacing and how
+presence expires.
 """
 
 from __future__ import annotations
@@ -26,7 +35,9 @@ from typing import Protocol
 import structlog
 
 from face01d import pacing
-from face01d.capture.camera import Camera, slot_for
+from face01d.access import door_for
+from face01d.capture.camera import Camera
+from face01d.capture.slot import FrameSlot
 from face01d.config.models import CameraConfig, Config
 from face01d.errors import Face01dError
 from face01d.events.model import Event, EventType
@@ -36,13 +47,14 @@ from face01d.recognition.namer import TrackNamer
 from face01d.recognition.recognizer import Recognizer
 from face01d.sinks.base import TrackView
 from face01d.stats import Percentiles
+from face01d.timeline import Timeline, timeline_for
 from face01d.tracking import FaceTracker, Track, TrackerUpdate
 from face01d.workers.base import VisionWorkers
 
 log = structlog.get_logger(__name__)
 
 FAILURE_LOG_EVERY = 100  # while frames keep failing, log one failure in this many
-
+EXPIRE_INTERVAL_S = 1.0  # how often a wall-clock camera checks its presence timeouts
 
 
 class CameraOutputs(Protocol):
@@ -53,6 +65,17 @@ class CameraOutputs(Protocol):
     def presence(self, camera: str, present: frozenset[str]) -> None: ...
     def wants_frames(self, camera: str) -> bool: ...
     def frame_analysed(self, camera: str, frame: Frame, tracks: Sequence[TrackView]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one analysed frame did: ``CameraPipeline.step``'s answer (its events already emitted)."""
+
+    frame: int  # the frame's index
+    detected: bool  # the detector ran on it; False: the tracks' boxes were predicted
+    tracks: tuple[Track, ...]  # the confirmed tracks after it
+    ended: tuple[Track, ...]  # confirmed tracks that ended with it
+    events: tuple[Event, ...]  # the events it raised (decisions, and on a file's timeline ``left``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +116,15 @@ class CameraPipeline:
         recognizer: Recognizer,
         workers: VisionWorkers,
         outputs: CameraOutputs,
+        timeline: Timeline | None = None,
     ) -> None:
         self.config = camera
-        self.slot = slot_for(camera)
+        self.timeline = timeline or timeline_for(camera)
+        self.slot = FrameSlot(drop_stale=self.timeline.drops_stale)
         self.camera = Camera(camera, self.slot, outputs.camera_status)
         self.tracker = FaceTracker(config.tracking, camera.name)
         self.presence = Presence(config.events, config.daemon.node_id, camera.name)
+        self.access = door_for(camera, config)  # liveness and access events; None (nothing made) unless access = true
         self.analysed = 0
         self.detected = 0  # frames the detector ran on (the others were tracked by prediction)
         self.failed = 0
@@ -116,7 +142,8 @@ class CameraPipeline:
         self._capture: asyncio.Task[None] | None = None
         self._stop_requested = False
         self._failing_in_a_row = 0
-        live = self.slot.drop_stale  # a file at pace "none" waits for the analysis instead
+        self._stepped: list[Event] | None = None  # the events of the step being taken
+        live = self.timeline is Timeline.WALL  # a file on its own timeline analyses every frame instead
         self._autoskip = pacing.Governor(time.monotonic(), 0) if live and camera.frame_skip == "auto" else None
         self._cadence = pacing.Governor(time.monotonic(), 0) if live and config.detector.detect_every == "auto" else None
         self._frame_size = (0, 0)  # (width, height) of the latest frame
@@ -130,6 +157,7 @@ class CameraPipeline:
         """Until the camera ends (files) or ``stop_capture``; in-flight work is finished."""
         structlog.contextvars.bind_contextvars(camera=self.name)
         self._capture = asyncio.create_task(self._capture_then_close(), name=f"capture:{self.name}")
+        timer = self._start_presence_timer()
         try:
             while (frame := await self.slot.get()) is not None:
                 await self._analyse_guarded(frame)
@@ -137,10 +165,12 @@ class CameraPipeline:
             ended_by_itself = not self._stop_requested
             await self.stop_capture()
             await self.namer.finish()
+            await _cancelled(timer)
+            if self.access is not None:
+                await self.access.close()
         if ended_by_itself:  # end of a video file: nobody is seen any more
             self._end_tracks(self.tracker.end_all())
-            for event in self.presence.flush():
-                self._outputs.event(event, None)
+            self._emit(self.presence.flush(), None)
 
     async def _capture_then_close(self) -> None:
         try:
@@ -178,24 +208,42 @@ class CameraPipeline:
         self._adapt_frame_skip(time.monotonic() - started)
 
     async def _analyse(self, frame: Frame) -> None:
-        self._frame_size = (frame.width, frame.height)
-        self._last_frame_mono = frame.read_mono
-        self._since_detection += 1
-        if self._since_detection >= self._detect_every:
-            self._since_detection = 0
-            update = await self._detect(frame)
-        else:
-            update = self.tracker.predict(frame.captured_at)
-        self.analysed += 1
-        self.latency.add((time.monotonic() - frame.read_mono) * 1000.0)
-        self.namer.confirmed(update.confirmed)
-        self._end_tracks(update.ended)
-        self.namer.frame_done(frame, update.seen)
-        if not self.slot.drop_stale:  # a file on its own timeline expires presence from its frames
-            self._emit(self.presence.expire(frame.captured_at), None)
+        await self.step(frame)
         self._outputs.presence(self.name, self.presence.present)
         if self._outputs.wants_frames(self.name):  # a live view being watched: nobody else pays for this
             self._outputs.frame_analysed(self.name, frame, self._track_views())
+
+    async def step(self, frame: Frame) -> Step:
+        """One frame: detect (or predict), track, name, decide; what happened, its events already emitted."""
+        self._frame_size = (frame.width, frame.height)
+        self._last_frame_mono = frame.read_mono
+        detected, update = await self._track(frame)
+        if self.access is not None:  # Face Mesh on the faces at the door, in the door's own thread
+            await self.access.measure(frame, self.tracker.tracks)
+        self.analysed += 1
+        self.latency.add((time.monotonic() - frame.read_mono) * 1000.0)
+        self._stepped = []  # from here on nothing awaits: every event until the return is this frame's
+        try:
+            self.namer.confirmed(update.confirmed)
+            self._end_tracks(update.ended)
+            self.namer.frame_done(frame, update.seen)
+            if self.access is not None:
+                self._emit(self.access.due(frame.captured_at), frame)
+            if self.timeline is Timeline.FILE:  # a file on its own timeline expires presence from its frames
+                self._emit(self.presence.expire(frame.captured_at), None)
+            events = tuple(self._stepped)
+        finally:
+            self._stepped = None
+        tracks = tuple(track for track in self.tracker.tracks if track.confirmed)
+        return Step(frame.index, detected, tracks, tuple(update.ended), events)
+
+    async def _track(self, frame: Frame) -> tuple[bool, TrackerUpdate]:
+        """The detector on one frame in ``detect_every``; in between, the tracks' boxes move on by themselves."""
+        self._since_detection += 1
+        if self._since_detection < self._detect_every:
+            return False, self.tracker.predict(frame.captured_at)
+        self._since_detection = 0
+        return True, await self._detect(frame)
 
     async def _detect(self, frame: Frame) -> TrackerUpdate:
         started = time.monotonic()
@@ -212,18 +260,24 @@ class CameraPipeline:
                 for track in self.tracker.tracks if track.confirmed]
 
     def _announce(self, who: Identification, frame: Frame | None) -> None:
-        self._emit(self.presence.identified(who), frame)
+        events = self.presence.identified(who)
+        self._emit(events if self.access is None else self.access.identified(who, events), frame)
 
     def _end_tracks(self, ended: list[Track]) -> None:
         for track in ended:
             name = self.namer.ended(track, self._frame_size)
+            if self.access is not None:
+                self._emit(self.access.ended(track), None)
             if name is not None:
                 self.presence.track_ended(TrackEnd(track.id, name, track.last_seen, track.look.box, self._frame_size))
 
     def _emit(self, events: list[Event], frame: Frame | None) -> None:
+        """The one way out for events, whatever raised them, and the only caller of ``Outputs.event``."""
         for event in events:
             # a "left" is about a face no longer in this frame: no snapshot of it
             self._outputs.event(event, None if event.type is EventType.LEFT else frame)
+        if self._stepped is not None:
+            self._stepped.extend(events)
 
     # --- frame_skip = "auto" ----------------------------------------------------
 
@@ -249,19 +303,31 @@ class CameraPipeline:
                 log.debug("detection cadence adjusted", detect_every=cadence)
             self._detect_every = cadence
 
-    # --- the daemon's view ----------------------------------------------------------
+    # --- presence on the wall clock ---------------------------------------------------
 
-    def expire(self, now: float) -> None:
-        """Publish ``left`` for people unseen for the presence timeout (wall clock).
+    def _start_presence_timer(self) -> asyncio.Task[None] | None:
+        """A file on its own timeline, faster or slower than the wall clock, has no timer: its presence
+        expires from its own frames (``step``)."""
+        if self.timeline is not Timeline.WALL:
+            return None
+        return asyncio.create_task(self._presence_timer(), name=f"presence:{self.name}")
 
-        A file read without pacing runs on its own timeline, faster or slower
-        than the wall clock, so its presence expires only from its own frames.
-        """
-        if not self.slot.drop_stale:
-            return
+    async def _presence_timer(self) -> None:
+        """A wall-clock camera's ``left`` comes on time even when no frame does (a camera gone offline)."""
+        while True:
+            await asyncio.sleep(EXPIRE_INTERVAL_S)
+            try:
+                self._expire(time.time())
+            except Exception:  # a bug here must not end this camera's "left" events for good
+                log.exception("presence expiry failed", camera=self.name)
+
+    def _expire(self, now: float) -> None:
+        """``left`` for people unseen for the presence timeout; tracks without frames end first."""
         if time.monotonic() - self._last_frame_mono >= self._tracking.max_absence_s:  # no frames: nobody seen
             self._end_tracks(self.tracker.expire(now))
         self._emit(self.presence.expire(now), None)
+
+    # --- the daemon's view ----------------------------------------------------------
 
     def progress(self) -> Progress:
         stats = self.camera.stats
@@ -281,8 +347,16 @@ class CameraPipeline:
             "frame_skip": self.camera.frame_skip,
             "detect_every": self._detect_every,
             "latency_ms": self.latency.summary(),
+            **({"access": self.access.stats()} if self.access is not None else {}),
             "stage_ms": {
                 "detect": self.detect_ms.summary(),
                 **{stage: window.summary() for stage, window in self.namer.stage_ms.items()},
             },
         }
+
+
+async def _cancelled(task: asyncio.Task[None] | None) -> None:
+    """Cancel a helper task and wait until it is gone."""
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -35,6 +35,7 @@ from face01d.capture.slot import FrameSlot
 from face01d.capture.source import CameraThread, Source, SourceAuthError, SourceError
 from face01d.config.models import CameraConfig, CameraKind
 from face01d.faces import Frame
+from face01d.timeline import timeline_for
 from face01d.urls import redact_url
 
 BACKOFF_START_S = 0.5  # first reconnect delay (upper bound of the jitter)
@@ -95,8 +96,8 @@ class _Stalled(Exception):
 
 
 def slot_for(config: CameraConfig) -> FrameSlot:
-    """The hand-off a camera needs: lossless only for a file read at ``pace = "none"``."""
-    return FrameSlot(drop_stale=not (config.kind is CameraKind.FILE and config.pace == "none"))
+    """The hand-off a camera's timeline needs: lossless only for a file on its own (``pace = "none"``)."""
+    return FrameSlot(drop_stale=timeline_for(config).drops_stale)
 
 
 def make_source(

@@ -66,17 +66,17 @@ async def test_a_stranger_becomes_a_person_without_a_restart(data, tmp_path: Pat
         assert (unknown / f"{record['id']}.jpg").exists()
 
         jpeg = kim_frame_jpeg(data.kim_video)
-        assert daemon._http is not None
-        base, headers = f"http://127.0.0.1:{daemon._http.port}", {"Authorization": f"Bearer {TOKEN}"}
+        assert daemon.http_port is not None
+        base, headers = f"http://127.0.0.1:{daemon.http_port}", {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
             assert await names_in(client, jpeg) == ["Unknown"]
             promoted = await asyncio.to_thread(CliRunner().invoke, cli, [
                 "gallery", "promote", record["id"][:8], KIM, "--gallery", str(gallery), "--unknown-dir", str(unknown)])
             assert promoted.exit_code == 0, promoted.output
-            await wait_for(lambda: KIM in daemon._recognizer.gallery.people)  # the watcher's reload
+            await wait_for(lambda: KIM in daemon.recognizer.gallery.people)  # the watcher's reload
             assert await names_in(client, jpeg) == [KIM]
             assert (await client.delete(f"/gallery/{KIM}")).status_code == 200
-            assert KIM not in daemon._recognizer.gallery.people
+            assert KIM not in daemon.recognizer.gallery.people
     finally:
         daemon.request_stop("test")
         assert await asyncio.wait_for(run, 60) == 0

@@ -30,7 +30,7 @@ def node_config(tmp_path: Path, node: str, mqtt: MqttConfig, gallery: GalleryCon
 async def started(config: Config) -> tuple[Daemon, asyncio.Task[int]]:
     daemon = Daemon(config, None, once=False, stdout_events=False)
     run = asyncio.create_task(daemon.run())
-    await wait_until(lambda: run.done() or daemon._recognizer is not None, timeout=120)
+    await wait_until(lambda: run.done() or daemon.recognizer is not None, timeout=120)
     assert not run.done(), "the daemon ended during start-up"
     return daemon, run
 
@@ -52,13 +52,13 @@ async def test_a_folder_edit_on_the_publisher_reaches_a_running_node(mosquitto, 
     try:
         b, run_b = await started(follower)  # waits for the broker's gallery: it has no last good copy
         try:
-            assert b._recognizer.gallery.people == face01_gallery.people
+            assert b.recognizer.gallery.people == face01_gallery.people
             await asyncio.sleep(0.4)  # the publisher's watch is up
             start = time.monotonic()
             await asyncio.to_thread(remove_person, publisher.gallery, KIM)
-            await wait_until(lambda: KIM not in b._recognizer.gallery.people, timeout=30)
+            await wait_until(lambda: KIM not in b.recognizer.gallery.people, timeout=30)
             print(f"\nfolder edit on the publisher → swapped on the node after {time.monotonic() - start:.2f} s")
-            assert b._figures().gallery_share["version"] == 2 == a._figures().gallery_share["version"]
+            assert b.figures().gallery_share["version"] == 2 == a.figures().gallery_share["version"]
         finally:
             await stopped(b, run_b)
     finally:
@@ -72,21 +72,21 @@ async def test_a_node_swaps_versions_and_restarts_from_its_copy_with_the_broker_
     config = node_config(tmp_path, "b", mqtt, GalleryConfig(cache_dir=tmp_path / "b-cache", source="broker"))
     daemon, run = await started(config)
     try:
-        assert KIM in daemon._recognizer.gallery.people
+        assert KIM in daemon.recognizer.gallery.people
         start = time.monotonic()
         await publish_once(mqtt, "a", face01_config, without(face01_gallery, KIM))
-        took = await wait_until(lambda: KIM not in daemon._recognizer.gallery.people)
+        took = await wait_until(lambda: KIM not in daemon.recognizer.gallery.people)
         print(f"\npublished → swapped in a running daemon after {(time.monotonic() - start) * 1000:.0f} ms")
         assert took < 2.0
-        assert daemon._metrics.payload()["gallery"]["version"] == 2
-        assert b"face01d_gallery_version 2.0" in daemon._metrics.exposition()
+        assert daemon.metrics.payload()["gallery"]["version"] == 2
+        assert b"face01d_gallery_version 2.0" in daemon.metrics.exposition()
     finally:
         await stopped(daemon, run)
     mosquitto.kill()
     daemon, run = await started(config)  # the broker is down: the last good copy, version 2
     try:
-        assert daemon._recognizer.gallery.people == without(face01_gallery, KIM).people
-        assert daemon._figures().gallery_share["version"] == 2
+        assert daemon.recognizer.gallery.people == without(face01_gallery, KIM).people
+        assert daemon.figures().gallery_share["version"] == 2
     finally:
         await stopped(daemon, run)
 
@@ -104,20 +104,20 @@ async def test_enrollment_on_a_node_reaches_the_publisher_and_comes_back(
     b, run_b = await started(follower)
     try:
         obama = data("face_recognition/test_images/obama.jpg").read_bytes()
-        base = f"http://127.0.0.1:{b._http.port}"
+        base = f"http://127.0.0.1:{b.http_port}"
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": "Bearer t"}, timeout=120) as client:
             start = time.monotonic()
             added = await client.post("/gallery/obama", content=obama, headers={"Content-Type": "image/jpeg"})
             print(f"\nPOST /gallery/obama on node b answered after {time.monotonic() - start:.2f} s")
             assert added.status_code == 201, added.text
-            assert "obama" in b._recognizer.gallery.people  # the answer came after the swap
+            assert "obama" in b.recognizer.gallery.people  # the answer came after the swap
             assert any(path.name.startswith("obama_") for path in folder.iterdir())  # in the publisher's folder
             no_face = data("face01/images/invalid_face_image.png").read_bytes()
             refused = await client.post("/gallery/nobody", content=no_face, headers={"Content-Type": "image/png"})
             assert refused.status_code == 422, refused.text
             removed = await client.delete("/gallery/obama")
             assert removed.status_code == 200, removed.text
-            assert "obama" not in b._recognizer.gallery.people
+            assert "obama" not in b.recognizer.gallery.people
             assert (await client.delete("/gallery/obama")).status_code == 404
     finally:
         await stopped(b, run_b)

@@ -31,18 +31,18 @@ async def test_the_daemon_serves_health_and_metrics_until_it_stops(data, tmp_pat
                     http=HttpConfig(enabled=True, port=0))
     daemon = Daemon(config, None, once=False, stdout_events=False)
     run = asyncio.create_task(daemon.run())
-    await wait_for(lambda: daemon._http is not None and daemon._http._server.started or run.done())
-    assert daemon._http is not None
-    base = f"http://127.0.0.1:{daemon._http.port}"
+    await wait_for(lambda: daemon.http_port is not None or run.done())
+    assert daemon.http_port is not None
+    base = f"http://127.0.0.1:{daemon.http_port}"
     async with httpx.AsyncClient(base_url=base, timeout=5) as client:
         assert (await client.get("/healthz")).status_code == 200
-        await wait_for(lambda: daemon._readiness.ready or run.done())
+        await wait_for(lambda: daemon.readiness.ready or run.done())
         ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
-        people = len(daemon._recognizer.gallery.people)
+        people = len(daemon.recognizer.gallery.people)
         assert f"face01d_gallery_people {float(people)}" in (await client.get("/metrics")).text
     daemon.request_stop("test")  # /readyz answers 503 from here on (see test_http); the reply races the shutdown
-    assert (daemon._readiness.ready, daemon._readiness.reason) == (False, "stopping (test)")
+    assert (daemon.readiness.ready, daemon.readiness.reason) == (False, "stopping (test)")
     assert await asyncio.wait_for(run, 60) == 0
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient(base_url=base, timeout=5) as client:
@@ -62,13 +62,12 @@ class StatsRecorder(Sink):
 async def test_the_stats_loop_publishes_the_metrics_payload() -> None:
     daemon = Daemon(Config(mqtt=MqttConfig(enabled=False)), None, once=False, stdout_events=False)
     recorder = StatsRecorder()
-    daemon._outputs = Outputs([recorder])
-    loop = asyncio.create_task(daemon._stats_loop(0.01))
+    loop = asyncio.create_task(daemon.supervisor.stats_loop(0.01, Outputs([recorder])))
     try:
         await wait_for(lambda: len(recorder.payloads) >= 2, 5)
     finally:
         loop.cancel()
-    assert set(recorder.payloads[0]) == {"at", "cameras", "events", "mqtt", "snapshots", "gallery", "outputs"}
+    assert set(recorder.payloads[0]) == {"at", "cameras", "events", "mqtt", "snapshots", "gallery", "outputs", "vision"}
 
 
 class FailingStats(Sink):
@@ -84,11 +83,11 @@ class FailingStats(Sink):
 async def test_a_failing_stats_output_is_logged_once_and_the_others_still_get_their_stats() -> None:
     daemon = Daemon(Config(mqtt=MqttConfig(enabled=False)), None, once=False, stdout_events=False)
     failing, recorder = FailingStats(), StatsRecorder()
-    daemon._outputs = Outputs([failing, recorder])
+    outputs = Outputs([failing, recorder])
     with capture_logs() as logs:
-        loop = asyncio.create_task(daemon._stats_loop(0.01))
+        loop = asyncio.create_task(daemon.supervisor.stats_loop(0.01, outputs))
         await wait_for(lambda: failing.calls >= 3, 5)
     assert not loop.done()
     loop.cancel()
-    assert len(recorder.payloads) >= 3 and daemon._outputs.failures >= 3
+    assert len(recorder.payloads) >= 3 and outputs.failures >= 3
     assert [entry["output"] for entry in logs if entry["event"] == "output failed"] == ["FailingStats"]

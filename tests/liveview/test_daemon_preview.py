@@ -36,19 +36,19 @@ async def test_a_watched_camera_streams_drawn_frames_and_an_unwatched_one_draws_
                     preview=PreviewConfig(enabled=True, width=WIDTH, fps=10), cameras=[camera])
     daemon = Daemon(config, None, once=True, stdout_events=False)
     run = asyncio.create_task(daemon.run())
-    await wait_for(lambda: daemon._readiness.ready or run.done())
-    assert daemon._live_view is not None and daemon._http is not None
+    await wait_for(lambda: daemon.readiness.ready or run.done())
+    assert daemon.live_view is not None and daemon.http_port is not None
     await asyncio.sleep(1.0)
-    assert daemon._live_view.rendered == 0  # frames analysed for a second, nobody watching: nothing drawn
+    assert daemon.live_view.rendered == 0  # frames analysed for a second, nobody watching: nothing drawn
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon._http.port}", timeout=10) as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.http_port}", timeout=10) as client:
         assert (await client.get("/cameras/door/preview.mjpeg")).status_code == 401
         async with client.stream("GET", "/cameras/door/preview.mjpeg", headers=headers) as response:
             reader = MjpegReader(response)
             pictures = [decode(await reader.next_jpeg()) for _ in range(3)]
     assert all(picture.shape[1] == WIDTH for picture in pictures)
-    assert daemon._live_view.rendered >= 3
-    await wait_for(lambda: not daemon._live_view.wants_frames("door"), 10)  # the viewer left: drawing stops
+    assert daemon.live_view.rendered >= 3
+    await wait_for(lambda: not daemon.live_view.wants_frames("door"), 10)  # the viewer left: drawing stops
     daemon.request_stop("test")
     assert await asyncio.wait_for(run, 60) == 0
 

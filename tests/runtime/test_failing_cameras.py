@@ -16,17 +16,19 @@ import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
-from face01d.app import Daemon
 from face01d.capture.opencv_source import OpenCVSource
 from face01d.config.models import CameraConfig, Config, DetectorConfig, GalleryConfig, MqttConfig, WorkersConfig
 from face01d.errors import ExitCode
 from face01d.events.model import Event, EventType
 from face01d.faces import Frame
+from face01d.metrics import Figures, Metrics
 from face01d.pipeline import CameraPipeline, Progress, analysis_stuck
 from face01d.recognition.recognizer import Recognizer, load_gallery
 from face01d.sinks.mqtt import MqttSink
 from face01d.sinks.mqtt_snapshots import MqttSnapshots
 from face01d.sinks.outputs import Outputs
+from face01d.supervisor import Supervisor, batch_exit_code
+from face01d.systemd import SystemdNotifier
 from support.recorder import recording
 from face01d.workers import ThreadWorkers, VisionSettings
 
@@ -71,11 +73,9 @@ async def run_pipeline(config: Config) -> tuple[CameraPipeline, list[Event], lis
     return pipeline, recorder.events, logs, recorder.statuses
 
 
-def once_exit_code(config: Config, pipeline: CameraPipeline) -> int:
+def once_exit_code(pipeline: CameraPipeline) -> int:
     """What ``run --once`` would exit with after this pipeline ended."""
-    daemon = Daemon(config, None, once=True, stdout_events=False)
-    daemon._pipelines = [pipeline]
-    return daemon._exit_code()
+    return int(batch_exit_code([pipeline]))
 
 
 async def test_a_capture_that_raises_fails_the_camera_and_once_exits_4(data, gallery, monkeypatch):
@@ -97,7 +97,7 @@ async def test_a_capture_that_raises_fails_the_camera_and_once_exits_4(data, gal
     [failure] = [entry for entry in logs if entry["event"] == "camera failure"]
     assert failure["log_level"] == "error" and isinstance(failure["exc_info"], RuntimeError)
     assert not any(entry["event"] == "end of video file" for entry in logs)
-    assert once_exit_code(config, pipeline) == int(ExitCode.INPUT)
+    assert once_exit_code(pipeline) == int(ExitCode.INPUT)
 
 
 async def test_a_truncated_video_fails_the_camera_and_once_exits_4(truncated_kim, gallery):
@@ -107,7 +107,7 @@ async def test_a_truncated_video_fails_the_camera_and_once_exits_4(truncated_kim
     assert stats["failed"] is True
     assert stats["error"] == f"video ended early: {stats['frames_read']} of {KIM_FRAMES} frames"
     assert any(entry["event"] == "camera failure" and entry["log_level"] == "error" for entry in logs)
-    assert once_exit_code(config, pipeline) == int(ExitCode.INPUT)
+    assert once_exit_code(pipeline) == int(ExitCode.INPUT)
 
 
 async def test_the_whole_video_ends_cleanly_and_once_exits_0(data, gallery):
@@ -116,7 +116,7 @@ async def test_the_whole_video_ends_cleanly_and_once_exits_0(data, gallery):
     assert pipeline.stats()["analysed"] == KIM_FRAMES and pipeline.stats()["failed"] is False
     assert any(entry["event"] == "end of video file" for entry in logs)
     assert [event.name for event in events if event.type is EventType.LEFT]  # the end of the file: "left"
-    assert once_exit_code(config, pipeline) == int(ExitCode.OK)
+    assert once_exit_code(pipeline) == int(ExitCode.OK)
 
 
 # --- the watchdog ----------------------------------------------------------------------
@@ -146,23 +146,23 @@ async def test_a_hung_worker_pool_withholds_the_watchdog_and_names_the_camera(da
         return []
 
     workers.detect = detect_hangs  # type: ignore[method-assign]
-    daemon = Daemon(config, None, once=False, stdout_events=False)
     pipeline = CameraPipeline(camera, config=config, recognizer=Recognizer(config.detector, gallery, loaded),
                               workers=workers, outputs=Outputs([]))
-    daemon._pipelines = [pipeline]
+    supervisor = Supervisor(SystemdNotifier(), workers, Metrics(Figures))
+    supervisor.watch([pipeline])
     task = asyncio.create_task(pipeline.run())
     try:
         deadline = time.monotonic() + 10
         while pipeline.camera.stats.frames_read < 3 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        assert daemon._stuck_cameras() == []  # the first check only records
+        assert supervisor.stuck_cameras() == []  # the first check only records
         await asyncio.sleep(0.5)  # 15 frames at 30 fps arrive; none is analysed
-        assert daemon._stuck_cameras() == ["door"]
+        assert supervisor.stuck_cameras() == ["door"]
     finally:
         hung.set()
         await pipeline.stop_capture()
         await task
-    assert daemon._stuck_cameras() == []  # ended: honestly not running
+    assert supervisor.stuck_cameras() == []  # ended: honestly not running
 
 
 # --- snapshot publishing is bounded -------------------------------------------------------
