@@ -58,6 +58,10 @@ def _print_json(record: dict[str, Any]) -> None:
     click.echo(json.dumps(record, ensure_ascii=False))
 
 
+def _warn(line: str) -> None:
+    click.echo(f"face01d: {line}", err=True)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="face01d")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
@@ -81,7 +85,8 @@ def _config_option(default: Path | None = DEFAULT_CONFIG) -> Callable[[F], F]:
 
 @cli.command()
 @_config_option()
-@click.option("--once", is_flag=True, help="Exit once every camera has ended (video files): 0, or 4 if a camera failed.")
+@click.option("--once", is_flag=True, help="Exit once every camera has ended (video files): 0, or 4 if a camera "
+              "failed or left tracks undecided (their looks could not be encoded).")
 @click.option("--stdout", "stdout_events", is_flag=True, help="Also print each event as a JSON line on stdout.")
 @click.pass_context
 @reports_errors
@@ -90,6 +95,7 @@ def run(ctx: click.Context, config_path: Path, once: bool, stdout_events: bool) 
     from face01d import native_stderr
     from face01d.app import run_daemon
     from face01d.config.loader import load_config, require_enabled_camera
+    from face01d.fds import raise_soft_limit
     from face01d.log import configure_logging
 
     config = load_config(config_path)
@@ -97,11 +103,30 @@ def run(ctx: click.Context, config_path: Path, once: bool, stdout_events: bool) 
     level = ctx.obj["log_level"] or config.daemon.log_level
     configure_logging(level, config.daemon.log_format, all_to_stderr=stdout_events)
     native_stderr.install()  # FFmpeg's decode errors counted, native lines structured; before any worker starts
+    raise_soft_limit()  # sockets, cameras, snapshots and the outbox share it; before anything opens many
     try:
         code = run_daemon(config, config_path, once=once, stdout_events=stdout_events)
     finally:
         native_stderr.uninstall()
     sys.exit(code)
+
+
+@cli.command()
+@_config_option()
+@click.option("--id", "worker_id", default=None, help="This worker's name on the broker (default: the host name).")
+@click.pass_context
+@reports_errors
+def worker(ctx: click.Context, config_path: Path, worker_id: str | None) -> None:
+    """Encode faces for nodes with [workers] encode = "remote", through the MQTT broker."""
+    import asyncio
+
+    from face01d.config.loader import load_config
+    from face01d.log import configure_logging
+    from face01d.remote.worker import default_worker_id, serve
+
+    config = load_config(config_path)
+    configure_logging(ctx.obj["log_level"] or config.daemon.log_level, config.daemon.log_format)
+    asyncio.run(serve(config, worker_id or default_worker_id()))
 
 
 @cli.command()
@@ -227,28 +252,48 @@ def gallery_add(ctx: click.Context, name: str, images: tuple[Path, ...], gallery
                 config_path: Path | None) -> None:
     """Add IMAGES (one face each) as NAME; prints each file written. A watching daemon reloads."""
     from face01d.enrollment.gallery_edit import add_images
+    from face01d.galleryshare import remote_edit
 
-    gallery_config, _ = _edited_gallery(ctx, gallery_dir, config_path)
-    for path in add_images(gallery_config, name, images):
+    gallery_config, config = _edited_gallery(ctx, gallery_dir, config_path)
+    shared = remote_edit.shared(config, gallery_dir)  # source = "broker": the publisher edits its folder
+    for path in remote_edit.add(config, name, images) if shared else add_images(gallery_config, name, images):
         click.echo(str(path))
 
 
+_unknown_dir_option = click.option("--unknown-dir", type=click.Path(path_type=Path),
+                                   help="Where unknown faces are kept (default: [enrollment] unknown_dir).")
+
+
 @gallery.command("promote")
-@click.argument("event_id")
-@click.argument("name")
+@click.argument("event_id", metavar="[EVENT_ID]")
+@click.argument("name", required=False)
+@click.option("--group", "group_id", help="Add every crop of this group (`face01d unknown groups`) instead.")
 @_gallery_edit_options
-@click.option("--unknown-dir", type=click.Path(path_type=Path),
-              help="Where unknown faces are kept (default: [enrollment] unknown_dir).")
+@_unknown_dir_option
 @click.pass_context
 @reports_errors
-def gallery_promote(ctx: click.Context, event_id: str, name: str, gallery_dir: Path | None,
-                    config_path: Path | None, unknown_dir: Path | None) -> None:
-    """Add the unknown face of EVENT_ID (or a unique prefix of it) as NAME."""
+def gallery_promote(ctx: click.Context, event_id: str, name: str | None, group_id: str | None,
+                    gallery_dir: Path | None, config_path: Path | None, unknown_dir: Path | None) -> None:
+    """Add the unknown face of EVENT_ID (or a unique prefix of it) as NAME; with --group ID, NAME only."""
     from face01d.enrollment.gallery_edit import promote
     from face01d.enrollment.unknown import unknown_dir as configured_unknown_dir
 
+    from face01d.galleryshare import remote_edit
+
+    if (group_id is None) == (name is None):
+        _fail("give EVENT_ID NAME, or --group ID NAME", ExitCode.USAGE)
     gallery_config, config = _edited_gallery(ctx, gallery_dir, config_path)
-    for path in promote(gallery_config, unknown_dir or configured_unknown_dir(config), event_id, name):
+    crops = unknown_dir or configured_unknown_dir(config)
+    if group_id is not None:
+        from face01d.enrollment.groups import promote_group
+
+        written = promote_group(config, gallery_config, crops, group_id, event_id,
+                                shared=remote_edit.shared(config, gallery_dir), warn=_warn)
+    elif remote_edit.shared(config, gallery_dir):  # source = "broker": the publisher edits its folder
+        written = remote_edit.promote(config, crops, event_id, name)
+    else:
+        written = promote(gallery_config, crops, event_id, name)
+    for path in written:
         click.echo(str(path))
 
 
@@ -260,10 +305,32 @@ def gallery_promote(ctx: click.Context, event_id: str, name: str, gallery_dir: P
 def gallery_remove(ctx: click.Context, name: str, gallery_dir: Path | None, config_path: Path | None) -> None:
     """Delete every image of NAME from the gallery; prints each file removed."""
     from face01d.enrollment.gallery_edit import remove_person
+    from face01d.galleryshare import remote_edit
 
-    gallery_config, _ = _edited_gallery(ctx, gallery_dir, config_path)
-    for path in remove_person(gallery_config, name):
+    gallery_config, config = _edited_gallery(ctx, gallery_dir, config_path)
+    shared = remote_edit.shared(config, gallery_dir)
+    for path in remote_edit.remove(config, name) if shared else remove_person(gallery_config, name):
         click.echo(str(path))
+
+
+@gallery.command("publish")
+@_gallery_edit_options
+@click.pass_context
+@reports_errors
+def gallery_publish(ctx: click.Context, gallery_dir: Path | None, config_path: Path | None) -> None:
+    """Encode the gallery and leave it on the broker (retained) for nodes with [gallery] source = "broker"."""
+    import asyncio
+
+    from face01d.galleryshare.publisher import publish_once
+    from face01d.oneshot import build_with_progress, report_lines
+
+    gallery_config, config = _edited_gallery(ctx, gallery_dir, config_path)
+    built, report = build_with_progress(gallery_config)
+    for line in report_lines(report):
+        click.echo(line, err=True)
+    manifest = asyncio.run(publish_once(config.mqtt, config.daemon.node_id, gallery_config, built))
+    _print_json({"version": manifest.version, "sha256": manifest.sha256, "people": manifest.people,
+                 "encodings": manifest.encodings, "chunks": manifest.chunks, "size": manifest.size})
 
 
 @cli.command("check")
@@ -320,6 +387,11 @@ def report(ctx: click.Context, events: Path, out: Path) -> None:
     people = len({bar.name for bar in timeline.bars})
     click.echo(f"{out}: {len(timeline.rows())} rows, {people} people, {len(timeline.bars)} stays, "
                f"{len(timeline.unknown)} unknown faces")
+
+
+from face01d.cli_unknown import unknown  # noqa: E402 - it uses the helpers above
+
+cli.add_command(unknown)
 
 
 def main() -> None:

@@ -39,6 +39,8 @@ CAMERA_COUNTERS = {  # pipeline.stats() key → (metric, help)
     "reconnects": ("reconnects", "Camera reconnections"),
     "decoder_errors": ("decoder_errors", "FFmpeg decode errors seen while reading"),
     "hung_reads": ("hung_reads", "Reads abandoned because they never returned"),
+    "looks_lost": ("looks_lost", "Looks (face encodings) lost: the vision worker hung, died or was missing"),
+    "tracks_undecided": ("tracks_undecided", "Tracks that ended without a verdict after losing looks"),
 }
 FRAME_TO_RESULT = "frame_to_result"  # the stage name of stats()["latency_ms"]: frame read → tracks updated
 FRAME_TO_EVENT = "frame_to_event"  # frame read → event dispatched, observed by Metrics.event
@@ -54,6 +56,9 @@ class Figures:
     snapshots: Mapping[str, Any] | None = None  # SnapshotWriter.stats, None without snapshots
     gallery_people: int | None = None
     gallery_encodings: int | None = None
+    vision: Mapping[str, Mapping[str, Any]] | None = None  # pool → PoolHealth.as_dict(), None before start
+    gallery_share: Mapping[str, Any] | None = None  # GalleryShare.stats, None when the gallery is not shared
+    remote_encode: Mapping[str, Any] | None = None  # RemoteEncoder.stats, None unless encode = "remote"
     unknown_crops: Mapping[str, Any] | None = None  # UnknownCrops.stats, None when not kept
     preview_viewers: Mapping[str, int] | None = None  # camera → open previews, None without the live view
     output_failures: int = 0  # news an output raised on (Outputs.failures)
@@ -123,7 +128,10 @@ class Metrics:
             "events": dict(self._event_counts),
             "mqtt": dict(figures.mqtt) if figures.mqtt is not None else None,
             "snapshots": dict(figures.snapshots) if figures.snapshots is not None else None,
-            "gallery": {"people": figures.gallery_people, "encodings": figures.gallery_encodings},
+            "vision": _copy(figures.vision),
+            "remote_encode": _copy(figures.remote_encode),
+            "gallery": {"people": figures.gallery_people, "encodings": figures.gallery_encodings,
+                        **_shared_gallery(figures.gallery_share)},
             "outputs": {"failures": figures.output_failures, "unknown_crops": _copy(figures.unknown_crops),
                         "preview_viewers": _copy(figures.preview_viewers),
                         "unattributed_decoder_errors": figures.unattributed_decoder_errors},
@@ -142,6 +150,8 @@ class _FiguresCollector(Collector):
         yield from _camera_metrics(figures.cameras, fps)
         yield _histograms(figures.cameras, self._metrics.event_latency)
         yield from _output_metrics(figures)
+        yield from _vision_metrics(figures.vision)
+        yield from _remote_metrics(figures.remote_encode)
 
 
 def _camera_metrics(cameras: Mapping[str, Mapping[str, Any]], fps: Mapping[str, float]) -> Iterator[Metric]:
@@ -224,6 +234,8 @@ def _output_metrics(figures: Figures) -> Iterator[Metric]:
                                 value=float(figures.mqtt.get("outbox") or 0))
         yield GaugeMetricFamily(f"{PREFIX}_mqtt_queued_events", "Events queued in memory",
                                 value=float(figures.mqtt.get("queued") or 0))
+        yield CounterMetricFamily(f"{PREFIX}_mqtt_outbox_corrupt", "Corrupt outbox files moved aside at start",
+                                  value=float(figures.mqtt.get("outbox_corrupt") or 0))
     if figures.snapshots is not None:
         yield _by_outcome("snapshots", "Snapshots by outcome", figures.snapshots,
                           ("written", "failed", "dropped", "frames_dropped"))
@@ -231,7 +243,26 @@ def _output_metrics(figures: Figures) -> Iterator[Metric]:
         yield GaugeMetricFamily(f"{PREFIX}_gallery_people", "People in the gallery", value=figures.gallery_people)
         yield GaugeMetricFamily(f"{PREFIX}_gallery_encodings", "Encodings in the gallery",
                                 value=float(figures.gallery_encodings or 0))
+    if figures.gallery_share is not None:
+        yield from _gallery_share(figures.gallery_share)
     yield from _other_outputs(figures)
+
+
+def _shared_gallery(share: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A shared gallery's version and link in the stats message; nothing for a folder-only node."""
+    return {} if share is None else {"version": share.get("version"), "share": dict(share)}
+
+
+def _gallery_share(share: Mapping[str, Any]) -> Iterator[Metric]:
+    """The shared gallery's version this node runs (-1: none yet) and the versions it refused."""
+    version = share.get("version")
+    yield GaugeMetricFamily(f"{PREFIX}_gallery_version", "Version of the shared gallery in use (-1: none yet)",
+                            value=float(version if version is not None else -1))
+    yield GaugeMetricFamily(f"{PREFIX}_gallery_share_connected", "The gallery's broker link is up",
+                            value=float(bool(share.get("connected"))))
+    if "refused" in share:
+        yield CounterMetricFamily(f"{PREFIX}_gallery_versions_refused", "Shared gallery versions refused",
+                                  value=float(share["refused"]))
 
 
 def _other_outputs(figures: Figures) -> Iterator[Metric]:
@@ -248,6 +279,39 @@ def _other_outputs(figures: Figures) -> Iterator[Metric]:
     yield CounterMetricFamily(f"{PREFIX}_decoder_errors_unattributed",
                               "FFmpeg decode errors no single camera could be charged with",
                               value=float(figures.unattributed_decoder_errors))
+
+
+def _vision_metrics(pools: Mapping[str, Mapping[str, Any]] | None) -> Iterator[Metric]:
+    """Each worker pool: workers alive and wanted, available or not (none left, replacements failing)."""
+    if pools is None:
+        return
+    workers = GaugeMetricFamily(f"{PREFIX}_vision_workers", "Vision workers by state", labels=["pool", "state"])
+    available = GaugeMetricFamily(f"{PREFIX}_vision_available",
+                                  "0 while the pool has no worker and a replacement failed", labels=["pool"])
+    failed = CounterMetricFamily(f"{PREFIX}_vision_failed_starts", "Replacement workers that failed to start",
+                                 labels=["pool"])
+    for pool, health in pools.items():
+        workers.add_metric([pool, "alive"], float(health["alive"]))
+        workers.add_metric([pool, "wanted"], float(health["wanted"]))
+        available.add_metric([pool], float(bool(health["available"])))
+        failed.add_metric([pool], float(health["failed_starts"]))
+    yield from (workers, available, failed)
+
+
+REMOTE_OUTCOMES = ("answered", "resent", "duplicate", "late", "refused", "failed", "timed_out", "fallback_local",
+                   "lost")
+
+
+def _remote_metrics(stats: Mapping[str, Any] | None) -> Iterator[Metric]:
+    """Remote encoding: jobs by outcome, workers online, and whether it works now (0 while looks fall back)."""
+    if stats is None:
+        return
+    yield _by_outcome("remote_encode_jobs", "Remote encode jobs by outcome", stats, REMOTE_OUTCOMES)
+    yield GaugeMetricFamily(f"{PREFIX}_remote_encode_workers", "Remote workers of the group online",
+                            value=float(stats.get("workers_online") or 0))
+    yield GaugeMetricFamily(f"{PREFIX}_remote_encode_working",
+                            "1 while remote jobs are answered, 0 while they fall back",
+                            value=float(stats.get("problem") is None))
 
 
 def _by_outcome(name: str, text: str, counts: Mapping[str, Any], outcomes: tuple[str, ...]) -> Metric:

@@ -13,18 +13,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
+from face01d.config.access import AccessConfig
+from face01d.config.section import Section
 from face01d.recognition.decision import DEFAULT_GATES, DEFAULT_POLICY
 from face01d.similarity import percentage_to_tolerance
 
@@ -33,26 +25,6 @@ from face01d.similarity import percentage_to_tolerance
 # in 269 of 272 frames of the sample clip; 0.50 with a 0.08 margin and 3 of 5
 # looks names him in none.
 DEFAULT_TOLERANCE = DEFAULT_POLICY.tolerance
-
-
-class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, values immutable.
-
-    Booleans are strict: ``enabled = "yes"`` (or 1) is an error, not true.
-    Environment overrides arrive as strings; the loader turns their "true"
-    and "false" into booleans before validation.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _strict_bool(cls, value: object, info: ValidationInfo) -> object:
-        field = cls.model_fields.get(info.field_name or "")
-        if field is not None and field.annotation is bool and not isinstance(value, bool):
-            raise PydanticCustomError("bool_type", "Input should be true or false (a TOML boolean), not {value}",
-                                      {"value": repr(value)})
-        return value
 
 
 def _usable_name(name: str) -> str:
@@ -78,6 +50,17 @@ class DaemonConfig(Section):
     log_format: LogFormat = LogFormat.AUTO
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+
+    @field_validator("node_id")
+    @classmethod
+    def _not_the_shared_gallery(cls, value: str) -> str:
+        """<prefix>/<node>/# is a node's own: these would be the shared gallery's topics (and ACL patterns)."""
+        if value.casefold() in RESERVED_NODE_IDS:
+            raise ValueError(f"{value!r} is reserved for the shared gallery's topics")
+        return value
+
+
+RESERVED_NODE_IDS = frozenset({"gallery", "gallery-requests", "gallery-responses"})
 
 
 class DetectorKind(str, Enum):
@@ -153,12 +136,21 @@ class WorkersConfig(Section):
     """Where detection and encoding run. dlib's encoder holds the GIL, so a second
     core works on encodings only from another process; HOG (dlib-bin) releases
     the GIL, and mediapipe is fast enough on one thread, so detection stays on
-    threads unless measured otherwise (bench/workers.py)."""
+    threads unless measured otherwise (bench/workers.py).
+
+    ``encode = "remote"`` sends each look to ``face01d worker`` services
+    through the MQTT broker (face01d/remote); ``processes`` is then also
+    how many jobs a worker runs at once (its MQTT 5 Receive Maximum)."""
 
     detect: Literal["thread", "process"] = "thread"
-    encode: Literal["thread", "process"] = "process"
+    encode: Literal["thread", "process", "remote"] = "process"
     threads: Annotated[int, Field(ge=1, le=64)] = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     processes: Annotated[int, Field(ge=1, le=64)] = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
+    # encode = "remote": the workers that share the jobs ($share/<group>/<prefix>/encode/jobs)
+    remote_group: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_usable_name)] = "face01d-encoders"
+    remote_timeout_s: Annotated[float, Field(gt=0, le=30)] = 0.5  # a job unanswered this long is resent, once
+    remote_fallback: Literal["local", "lost"] = "local"  # no answer after the resend: encode here, or lose the look
+    remote_stats_s: Annotated[float, Field(ge=0)] = 30.0  # a worker's counters on MQTT this often; 0: off
 
 
 class GalleryConfig(Section):
@@ -168,11 +160,17 @@ class GalleryConfig(Section):
     landmarks: Literal["small", "large"] = "small"  # dlib 5-point or 68-point model
     jitters: Annotated[int, Field(ge=1, le=100)] = 1
     cache_dir: Path | None = None  # None: $CACHE_DIRECTORY or ~/.cache/face01d/gallery-<hash of path>
+    # Share the gallery through the MQTT broker (needs [mqtt]): publish = true on the one node that enrolls
+    # (retained on <prefix>/gallery/...); source = "broker" on the others, which then never read path.
+    publish: bool = False  # true on the one node that enrolls: its folder's gallery, retained on <prefix>/gallery/...
+    source: Literal["folder", "broker"] = "folder"  # broker: the published one, swapped live; a copy in cache_dir
 
     @model_validator(mode="after")
     def _one_threshold(self) -> GalleryConfig:
         if self.tolerance is not None and self.similar_percentage is not None:
             raise ValueError("set either tolerance or similar_percentage, not both")
+        if self.publish and self.source == "broker":
+            raise ValueError("publish = true needs source = \"folder\": the publisher encodes its own folder")
         return self
 
     @property
@@ -211,6 +209,7 @@ class CameraConfig(Section):
     stall_timeout_s: Annotated[float, Field(gt=0)] = 10.0  # no frame this long → reconnect
     reconnect_max_s: Annotated[float, Field(gt=0)] = 60.0
     max_body_mb: Annotated[float, Field(gt=0, le=1024)] = 16.0  # http: a bigger snapshot or MJPEG part is an error
+    access: bool = False  # a door: liveness and one access event per track, by the [access] rules
 
     @model_validator(mode="after")
     def _infer_kind(self) -> CameraConfig:
@@ -299,6 +298,7 @@ class SnapshotConfig(Section):
     max_mb: Annotated[float, Field(ge=0)] = 1024  # 0: no size cap
     queue_size: Annotated[int, Field(ge=1)] = 64
     queue_mb: Annotated[float, Field(gt=0)] = 64.0  # images waiting to be written; beyond, frames are dropped
+    blur_unknown: bool = False  # save_frame: blur every face in the frame that is not a registered person
 
 
 class EventsConfig(Section):
@@ -314,6 +314,11 @@ class HttpConfig(Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: any free port (tests)
     stats_interval_s: Annotated[float, Field(ge=0)] = 30.0  # the same figures as JSON on MQTT; 0: off
     token: SecretStr | None = None  # clients send "Authorization: Bearer <token>"; required off loopback
+    max_connections: Annotated[int, Field(ge=1, le=65536)] = 256  # at once (fewer if the fd limit is low); beyond: 503
+    head_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0  # the request line and headers
+    body_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0  # a body stalled this long: 408
+    send_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0  # a client reading none of its answer: dropped
+    keepalive_s: Annotated[float, Field(gt=0, le=3600)] = 5.0  # idle between two requests, then closed
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> HttpConfig:
@@ -375,11 +380,30 @@ class Config(Section):
     http: HttpConfig = HttpConfig()
     preview: PreviewConfig = PreviewConfig()
     enrollment: EnrollmentConfig = EnrollmentConfig()
+    access: AccessConfig = AccessConfig()
 
     @model_validator(mode="after")
     def _preview_needs_the_server(self) -> Config:
         if self.preview.enabled and not self.http.enabled:
             raise ValueError("[preview] enabled needs the HTTP server: set [http] enabled = true")
+        return self
+
+    @model_validator(mode="after")
+    def _shared_gallery_needs_mqtt(self) -> Config:
+        if (self.gallery.publish or self.gallery.source == "broker") and not self.mqtt.enabled:
+            raise ValueError("[gallery] publish and source = \"broker\" share the gallery through MQTT: "
+                             "set [mqtt] enabled = true")
+        return self
+
+    @model_validator(mode="after")
+    def _remote_needs_the_broker(self) -> Config:
+        """Remote jobs travel through [mqtt]; a job outliving the decision deadline would decide nothing."""
+        if self.workers.encode != "remote":
+            return self
+        if not self.mqtt.enabled:
+            raise ValueError('[workers] encode = "remote" needs the MQTT broker: set [mqtt] enabled = true')
+        if self.workers.remote_timeout_s > self.tracking.decision_deadline_s:
+            raise ValueError("[workers] remote_timeout_s must not exceed [tracking] decision_deadline_s")
         return self
 
     @field_validator("cameras")

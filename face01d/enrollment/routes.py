@@ -11,7 +11,8 @@ gives (a photo over 4 megapixels is analysed shrunk). Bodies are read
 up to ``max_upload_mb`` and refused beyond (413) without being buffered whole.
 
 Status codes: 400 a bad name or a body that is no image, 401 no token,
-404 removing nobody, 413 too large, 415 not ``Content-Type: image/*``, 422
+404 removing nobody, 409 a person folder that is a symlink (never written or
+emptied through), 413 too large, 415 not ``Content-Type: image/*``, 422
 an image without exactly one face, 503 the gallery or the workers not ready.
 """
 
@@ -34,6 +35,7 @@ from face01d.config.models import GalleryConfig
 from face01d.enrollment.gallery_edit import (
     InvalidName,
     NotInGallery,
+    OutsideGallery,
     Upload,
     check_upload,
     remove_person,
@@ -52,7 +54,7 @@ log = structlog.get_logger(__name__)
 RECOGNIZE_CAMERA = "http-recognize"  # the workers' fair queue name for /recognize
 MEBIBYTE = 1024 * 1024
 _STATUS: tuple[tuple[type[Face01dError], int], ...] = (
-    (InvalidName, 400), (ImageReadError, 400), (NotOneFace, 422), (NotInGallery, 404))
+    (InvalidName, 400), (ImageReadError, 400), (NotOneFace, 422), (NotInGallery, 404), (OutsideGallery, 409))
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

@@ -159,3 +159,27 @@ async def test_recognize_while_the_gallery_loads_is_503(served: Served, data) ->
     served.recognizer[0] = None
     response = await served.client.post("/recognize", **image(data.knn_test / "obama1.jpg"))
     assert response.status_code == 503
+
+
+async def test_unicode_tricks_in_names_are_refused(served: Served, data) -> None:
+    """Fullwidth UNKNOWN is Unknown once NFKC'd; a line separator, and invalid UTF-8 (U+FFFD once decoded)."""
+    before = names(served.gallery)
+    for bad in (quote("ＵＮＫＮＯＷＮ"), quote("a\u2028b"), "%FF%FE"):
+        response = await served.client.post(f"/gallery/{bad}", **image(data.knn_test / "obama1.jpg"))
+        assert response.status_code == 400, (bad, response.text)
+        assert (await served.client.delete(f"/gallery/{bad}")).status_code == 400, bad
+    assert "not valid UTF-8" in response.json()["error"]
+    assert names(served.gallery) == before and served.reloads == []
+
+
+async def test_a_symlinked_person_folder_is_neither_written_nor_emptied(served: Served, tmp_path: Path, data) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copyfile(data.knn_test / "obama1.jpg", outside / "eve_1.jpg")
+    (served.gallery / "eve").symlink_to(outside)
+    added = await served.client.post("/gallery/eve", **image(data.knn_test / "obama1.jpg"))
+    assert added.status_code == 409 and "a symlink" in added.json()["error"], added.text
+    removed = await served.client.delete("/gallery/eve")
+    assert removed.status_code == 409, removed.text
+    assert names(outside) == ["eve_1.jpg"] and served.reloads == []
+    assert (await served.client.delete("/gallery/obama")).status_code == 200  # a real folder still is
