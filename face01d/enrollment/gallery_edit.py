@@ -20,13 +20,12 @@ from pathlib import Path
 import structlog
 
 from face01d.config.models import GalleryConfig
-from face01d.errors import ExitCode, Face01dError, GalleryError, ImageReadError, InputError
+from face01d.errors import ExitCode, Face01dError, GalleryError, InputError
 from face01d.enrollment.images import require_one_face, stored_form
 from face01d.enrollment.unknown import CROP_SUFFIX, EVENT_SUFFIX
 from face01d.gallery.layout import DEFAULT_STEM, is_reserved, printable, scan_gallery
 from face01d.private_files import write_private_atomic
-from face01d.safe_files import FileTooLarge, NotRegularFile, read_regular
-from face01d.vision.image import DETECTION_MAX_PIXELS, MAX_IMAGE_BYTES, decode_image_bytes
+from face01d.vision.image import DETECTION_MAX_PIXELS, decode_image_bytes, read_image_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -94,20 +93,6 @@ def check_upload(config: GalleryConfig, data: bytes, label: str) -> Upload:
     return Upload(label, suffix, stored)
 
 
-def _read(path: Path) -> bytes:
-    """A regular file's bytes (a FIFO given as an image is refused, not waited on)."""
-    try:
-        return read_regular(path, MAX_IMAGE_BYTES)
-    except FileNotFoundError:
-        raise ImageReadError(f"{printable(path)}: no such file") from None
-    except IsADirectoryError:
-        raise ImageReadError(f"{printable(path)}: not a file (a directory)") from None
-    except (NotRegularFile, FileTooLarge) as error:
-        raise ImageReadError(f"{printable(path)}: {error}") from None
-    except OSError as error:
-        raise ImageReadError(f"{printable(path)}: cannot be read ({error.strerror or error})") from None
-
-
 def _person_folder(root: Path, name: str) -> Path:
     """Where ``name``'s new files go: their own folder when they have one, else the gallery."""
     folder = root / name
@@ -162,7 +147,7 @@ def add_images(config: GalleryConfig, name: str, images: Sequence[Path]) -> list
     """``face01d gallery add``: check every image first, then write them all; the new paths."""
     name = valid_name(name)
     _gallery_dir(config)
-    uploads = [check_upload(config, _read(path), printable(path)) for path in images]
+    uploads = [check_upload(config, read_image_bytes(path, printable(path)), printable(path)) for path in images]
     return write_uploads(config, name, uploads)
 
 

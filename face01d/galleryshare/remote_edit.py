@@ -17,8 +17,7 @@ from face01d.enrollment.gallery_edit import NotInGallery, find_unknown, valid_na
 from face01d.enrollment.unknown import EVENT_SUFFIX
 from face01d.errors import InputError
 from face01d.galleryshare.requests import RequestFailed, send_request
-from face01d.safe_files import read_regular
-from face01d.vision.image import MAX_IMAGE_BYTES
+from face01d.vision.image import read_image_bytes
 
 _ERRORS = {400: InputError, 404: NotInGallery, 413: InputError, 422: InputError}
 
@@ -37,17 +36,10 @@ def _edit(config: Config, action: str, name: str, data: bytes = b"") -> list[str
     return [f"publisher: {file}" for file in answer.get("files", [])]
 
 
-def _read(path: Path) -> bytes:
-    try:  # a regular file only (a FIFO would block), at most MAX_IMAGE_BYTES
-        return read_regular(path, MAX_IMAGE_BYTES)
-    except OSError as error:
-        raise InputError(f"{path}: cannot be read ({error.strerror or error})") from None
-
-
 def add(config: Config, name: str, images: Sequence[Path]) -> list[str]:
     """Every image read first (a missing one sends nothing), then one request each."""
     name = valid_name(name)
-    blobs = [_read(Path(image)) for image in images]
+    blobs = [read_image_bytes(Path(image)) for image in images]  # a regular file, bounded, or why not
     return [line for data in blobs for line in _edit(config, "add", name, data)]
 
 

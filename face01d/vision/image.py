@@ -96,7 +96,7 @@ def load_image_scaled(path: Path, max_pixels: int | None = None) -> tuple[np.nda
     """``load_image``, and the (vertical, horizontal) factors that map the result's pixel
     coordinates back to the file's own: a box found in a capped decode of a
     huge photo is reported where it is in that photo."""
-    decoded, (width, height) = _decode(_read_bytes(Path(path)), path, max_pixels)
+    decoded, (width, height) = _decode(read_image_bytes(Path(path)), path, max_pixels)
     rgb = to_rgb(decoded, "bgr")
     return rgb, (height / rgb.shape[0], width / rgb.shape[1])
 
@@ -165,19 +165,21 @@ def _imdecode(data: bytes, flag: int, label: str | Path) -> np.ndarray:
     return decoded
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_image_bytes(path: Path, label: str | None = None) -> bytes:
     """The file's bytes, at most MAX_IMAGE_BYTES; a FIFO or a device is refused, never waited on or
-    read without end (``face01d.safe_files``: opened non-blocking, checked on the open descriptor)."""
+    read without end (``face01d.safe_files``: opened non-blocking, checked on the open descriptor).
+    ImageReadError names ``label`` (the path by default) and why."""
+    label = str(path) if label is None else label
     try:
         return read_regular(path, MAX_IMAGE_BYTES)
     except FileNotFoundError:
-        raise ImageReadError(f"{path}: no such file") from None
+        raise ImageReadError(f"{label}: no such file") from None
     except IsADirectoryError:
-        raise ImageReadError(f"{path}: is a directory, not an image") from None
+        raise ImageReadError(f"{label}: is a directory, not an image") from None
     except (NotRegularFile, FileTooLarge) as exc:
-        raise ImageReadError(f"{path}: {exc}") from None
+        raise ImageReadError(f"{label}: {exc}") from None
     except OSError as exc:
-        raise ImageReadError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+        raise ImageReadError(f"{label}: cannot be read ({exc.strerror or exc})") from exc
 
 
 def _fit(image: np.ndarray, max_pixels: int | None) -> np.ndarray:

@@ -5,8 +5,6 @@ makes nothing and pays nothing."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 import threading
 from pathlib import Path
 from types import ModuleType
@@ -18,11 +16,11 @@ from face01d.events.model import Event, EventType
 from face01d.pipeline import CameraPipeline
 from face01d.recognition.recognizer import Recognizer, load_gallery
 from face01d.workers import ThreadWorkers, VisionSettings
+from support.bench_modules import bench_module
 from support.event_schema import validate_event
 from support.recorder import recording
 
 KIM = "金正恩"
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +31,7 @@ def gallery(data, tmp_path_factory: pytest.TempPathFactory) -> GalleryConfig:
 @pytest.fixture(scope="module")
 def attacks() -> ModuleType:
     """bench/attacks.py, the attack-set generator: the photo clip is built with it."""
-    spec = importlib.util.spec_from_file_location("bench_attacks", REPO / "bench" / "attacks.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("attacks")
 
 
 @pytest.fixture(scope="module")

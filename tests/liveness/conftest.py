@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -13,6 +11,7 @@ import pytest
 
 from face01d.liveness import MeshLandmarker
 from face01d.vision.detectors import MediapipeDetector
+from support.bench_modules import bench_module
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,11 +30,7 @@ def detector() -> MediapipeDetector:
 @pytest.fixture(scope="session")
 def attacks() -> ModuleType:
     """bench/attacks.py, the attack-set generator (the tests build their photo clips with it)."""
-    spec = importlib.util.spec_from_file_location("bench_attacks", REPO / "bench" / "attacks.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("attacks")
 
 
 @pytest.fixture(scope="session")
