@@ -5,15 +5,20 @@ as cameras deliver them), mediapipe at ``set_width = 640``, stepped up
 1, 2, 4, 6, 8 cameras until the worst camera has more than 5 % of its
 frames undetected (read, but not run through the detector: dropped as
 stale, or tracked by prediction when the detection cadence fell back).
-The row is the largest count that stayed under 5 %.
+The row is the largest count that stayed under 5 %. The second row takes
+the same steps with encoding on one ``face01d worker`` (bench/remote_rows.py).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from common import GALLERY, KIM_VIDEO, Context, Row, fmt, judge
 from daemon import CameraSpec, DaemonSpec, timed_run
+from remote_rows import HEALTHY_P99_TARGET_S, latencies_s, latency_row, remote_sections, workers_online
+
+Sections = tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]  # DaemonSpec.sections
 
 STEPS = (1, 2, 4, 6, 8)
 UNDETECTED_LIMIT_PCT = 5.0
@@ -29,31 +34,49 @@ def undetected_pct(report: dict[str, Any]) -> float | None:
     return 100.0 * (read - detected) / read
 
 
-def _step(ctx: Context, count: int) -> dict[str, Any]:
+def _step(ctx: Context, count: int, folder: Path, sections: Sections = ()) -> dict[str, Any]:
     """One run of ``count`` cameras: each camera's undetected share and the worst."""
     cameras = tuple(CameraSpec(f"cam{i + 1}", KIM_VIDEO, "native") for i in range(count))
-    spec = DaemonSpec(cameras, GALLERY, ctx.tmp / "cache-full", detector="mediapipe")
-    run = timed_run(spec, ctx.tmp / f"cameras-{count}", "run", ctx.timeout(STEP_TIMEOUT_S))
+    spec = DaemonSpec(cameras, GALLERY, ctx.tmp / "cache-full", detector="mediapipe", sections=sections)
+    run = timed_run(spec, folder / f"cameras-{count}", "run", ctx.timeout(STEP_TIMEOUT_S))
     shares = {camera.name: undetected_pct(run.reports.get(camera.name, {})) for camera in cameras}
     known = [share for share in shares.values() if share is not None]
     worst = max(known) if len(known) == count else None
     return {"cameras": count, "worst_undetected_pct": worst, "undetected_pct": shares,
-            "recognized": len(run.recognized()), "wall_s": round(run.wall_s, 1)}
+            "recognized": len(run.recognized()), "wall_s": round(run.wall_s, 1),
+            "latency_s": latencies_s(run.events)}
 
 
-def camera_rows(ctx: Context) -> list[Row]:
+def _stepped(ctx: Context, row_id: str, label: str, folder: Path, sections: Sections = ()) -> Row:
     """Step up until a step has more than 5 % undetected (or does not report it)."""
     steps: list[dict[str, Any]] = []
     for count in STEPS:
-        steps.append(_step(ctx, count))
+        steps.append(_step(ctx, count, folder, sections))
         worst = steps[-1]["worst_undetected_pct"]
         if worst is None or worst > UNDETECTED_LIMIT_PCT:
             break
     held = [s["cameras"] for s in steps
             if s["worst_undetected_pct"] is not None and s["worst_undetected_pct"] <= UNDETECTED_LIMIT_PCT]
-    row = judge(Row("cameras.1080p", "live 1080p30 cameras, mediapipe, < 5 % undetected (local encoding)"),
-                max(held) if held else 0, ">=", CAMERAS_TARGET, "cameras", 0)
+    row = judge(Row(row_id, label), max(held) if held else 0, ">=", CAMERAS_TARGET, "cameras", 0)
     row.note = "; ".join(f"{s['cameras']}: worst {fmt(s['worst_undetected_pct'])} % undetected, "
                          f"{s['recognized']} recognized" for s in steps)
     row.details = {"steps": steps}
-    return [row]
+    return row
+
+
+def camera_rows(ctx: Context) -> list[Row]:
+    label = "live 1080p30 cameras, mediapipe, < 5 % undetected (local encoding)"
+    return [_stepped(ctx, "cameras.1080p", label, ctx.tmp)]
+
+
+def camera_rows_remote(ctx: Context) -> list[Row]:
+    """The same steps with encoding on one ``face01d worker`` on loopback (the same two cores), and the
+    decision latency of every step's recognitions: the healthy-worker latency row."""
+    folder = ctx.tmp / "cameras-remote"
+    with workers_online(folder, 1) as (port, _):
+        label = "live 1080p30 cameras, mediapipe, < 5 % undetected (remote encoding)"
+        row = _stepped(ctx, "cameras.1080p_remote", label, folder, remote_sections(port, folder))
+    latencies = [x for step in row.details["steps"] for x in step["latency_s"]]
+    latency = latency_row("cameras.latency_remote", "decision latency p99, remote encoding, healthy worker",
+                          latencies, HEALTHY_P99_TARGET_S)
+    return [row, latency]

@@ -42,6 +42,7 @@ class DaemonSpec:
     cache_dir: Path
     detector: str = "hog"
     set_width: int = 640
+    sections: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # extra keys by section ("mqtt", ...)
 
 
 def _toml(value: Any) -> str:
@@ -60,6 +61,13 @@ def config_text(spec: DaemonSpec, lock_file: Path, cameras_enabled: bool = True)
         ("[mqtt]", {"enabled": False}),
         ("[snapshots]", {"enabled": False}),
     ]
+    for name, keys in spec.sections:  # over the defaults above, or a section of its own
+        header = f"[{name}]"
+        found = [body for h, body in sections if h == header]
+        if found:
+            found[0].update(keys)
+        else:
+            sections.append((header, dict(keys)))
     for camera in spec.cameras:
         sections.append(("[[cameras]]", {"name": camera.name, "source": camera.source, "pace": camera.pace,
                                          "enabled": cameras_enabled}))
@@ -105,9 +113,16 @@ def run_daemon(config: Path, timeout: float) -> DaemonRun:
     return DaemonRun(done, json_lines(done.stdout), logs, reports)
 
 
+WARM = ("import sys; from face01d.config.models import GalleryConfig; "
+        "from face01d.recognition.recognizer import load_gallery; "
+        "load_gallery(GalleryConfig(path=sys.argv[1], cache_dir=sys.argv[2]))")
+
+
 def warm_cache(spec: DaemonSpec, folder: Path, timeout: float) -> None:
-    """Encode the gallery into its cache: the same config with every camera disabled."""
-    run_daemon(write_config(spec, folder / "warm.toml", cameras_enabled=False), timeout)
+    """Encode the gallery into its cache as the daemon loads it (``run`` refuses a config with every camera
+    disabled, so the gallery is loaded on its own, in a process of its own)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    run_process([PYTHON, "-c", WARM, str(spec.gallery), str(spec.cache_dir)], timeout, env=clean_env())
 
 
 def timed_run(spec: DaemonSpec, folder: Path, name: str, timeout: float) -> DaemonRun:

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -57,28 +59,49 @@ def free_port() -> int:
 
 @contextmanager
 def broker_and_workers(folder: Path) -> Iterator[int]:
-    """Mosquitto and the three workers, all ended on the way out; yields the broker's port."""
+    """Mosquitto and the three workers above, all ended on the way out; yields the broker's port."""
+    with cluster(folder, WORKERS) as (port, _):
+        yield port
+
+
+@contextmanager
+def cluster(folder: Path, workers: dict[str, str]) -> Iterator[tuple[int, dict[str, subprocess.Popen[bytes]]]]:
+    """Mosquitto and ``face01d worker`` processes (id → group); yields the port and the workers by id.
+
+    Each worker leads a process group of its own (its encoder processes), so that a worker killed by a
+    caller (bench/remote_rows.py kills one mid-run) leaves nothing behind on the way out.
+    """
     port = free_port()
     (folder / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
                                           "set_tcp_nodelay true\n")
-    processes = [subprocess.Popen([MOSQUITTO, "-c", str(folder / "mosquitto.conf")], stderr=subprocess.DEVNULL)]
+    broker = subprocess.Popen([MOSQUITTO, "-c", str(folder / "mosquitto.conf")], stderr=subprocess.DEVNULL)
+    started: dict[str, subprocess.Popen[bytes]] = {}
     try:
         time.sleep(0.5)
-        for worker, group in WORKERS.items():
+        for worker, group in workers.items():
             config = folder / f"{worker}.toml"
             config.write_text(f"[mqtt]\nport = {port}\n[workers]\nprocesses = 1\nremote_group = \"{group}\"\n"
                               "remote_stats_s = 0\n[daemon]\nlog_level = \"warning\"\n")
-            processes.append(subprocess.Popen([sys.executable, "-m", "face01d", "worker", "-c", str(config),
-                                               "--id", worker], cwd=REPO))
-        yield port
+            started[worker] = subprocess.Popen([sys.executable, "-m", "face01d", "worker", "-c", str(config),
+                                                "--id", worker], cwd=REPO, start_new_session=True)
+        yield port, started
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        for process in started.values():
+            _end(process, group=True)
+        _end(broker, group=False)
+
+
+def _end(process: subprocess.Popen[bytes], group: bool) -> None:
+    """SIGTERM, ten seconds, SIGKILL; then, for a worker, whatever is left of its process group."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+    if group:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def sample() -> tuple[np.ndarray, list[FaceBox]]:

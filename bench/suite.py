@@ -3,7 +3,7 @@
     bench/run [--json bench/results.json] [--only SECTIONS] [--skip SECTIONS]
 
 Sections, in order: baseline, e2e, open, strangers, stage, live, cameras,
-gallery, startup (bench/README.md says what each measures). Each step runs
+remote, gallery, startup, access, grouping (bench/README.md says what each measures). Each step runs
 its subprocesses with timeouts; a step that fails becomes an "error: ..." row
 and the suite goes on. Prints the table and writes the same rows as JSON;
 exits 1 when a target was missed or a row failed.
@@ -20,17 +20,25 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from cameras import camera_rows
+from access import access_rows
+from cameras import camera_rows, camera_rows_remote
 from common import BENCH, Context, Row, error_row
 from e2e import e2e_rows, open_set_rows, stage_rows
+from grouping_rows import GROUPING_TITLE, grouping_rows
 from live import live_rows
+from remote_rows import gallery_rows as gallery_share_rows
+from remote_rows import killed_rows, worker_rows
 from machine import load_average, machine_info
 from report import SECTIONS, print_report, write_json
 from script_rows import STRANGERS_TITLE, baseline_rows, full_resolution_rows, gallery_rows, strangers_rows
 from startup import help_row, ready_row
 
-SECTION_NAMES = ("baseline", "e2e", "open", "strangers", "stage", "live", "cameras", "gallery", "startup")
+SECTION_NAMES = ("baseline", "e2e", "open", "strangers", "stage", "live", "cameras", "remote", "gallery", "startup",
+                 "access", "grouping")
 SECTIONS.setdefault("strangers", STRANGERS_TITLE)  # the table's heading, unless report.py names it
+SECTIONS.setdefault("remote", "11. Remote encoding and the shared gallery (face01d worker, loopback)")
+SECTIONS.setdefault("grouping", GROUPING_TITLE)
+SECTIONS.setdefault("access", "10. Access: photo attacks, genuine faces at the door, blinks, liveness cost")
 DETECTORS = ("hog", "mediapipe")
 LIVE_CAMERAS = (1, 2, 4)
 
@@ -52,11 +60,17 @@ def steps(args: argparse.Namespace) -> list[Step]:
     for count in LIVE_CAMERAS:
         plan.append(("live", f"live.{count}", f"live, {count} camera(s)", partial(live_rows, count=count)))
     plan.append(("cameras", "cameras", "live 1080p cameras, stepped up", camera_rows))
+    plan.append(("cameras", "cameras.remote", "live 1080p cameras, stepped up, remote encoding", camera_rows_remote))
+    plan.append(("remote", "remote.workers", "encode jobs/s: local, 1 and 2 remote workers", worker_rows))
+    plan.append(("remote", "remote.killed", "decision latency, a worker killed mid-run", killed_rows))
+    plan.append(("remote", "remote.gallery", "a gallery change reaches three nodes", gallery_share_rows))
     plan.append(("gallery", "gallery", "gallery scale", gallery_rows))
     plan.append(("startup", "startup.help", "face01d --help", lambda ctx: [help_row(ctx)]))
     for kind in args.detectors:
         plan.append(("startup", f"startup.ready.{kind}", f"spawn → READY, {kind}",
                      lambda ctx, kind=kind: [ready_row(ctx, kind)]))
+    plan.append(("access", "access", "access camera: attacks, genuine, blinks, cost", access_rows))
+    plan.append(("grouping", "grouping", "unknown faces grouped (bench/grouping.py)", grouping_rows))
     return [step for step in plan if step[0] in args.only and step[0] not in args.skip]
 
 

@@ -126,11 +126,13 @@ class RemoteEncoder:
         fallback, looks are still encoded, so the pool stays available and
         ``alive`` (workers of the group online, one wanted) shows the loss.
         An outage noticed on a job counts for ``OUTAGE_HOLD_S``, then only
-        what is known without jobs (the broker, the statuses) does.
+        what is known without jobs (the broker, the statuses) does. The
+        workers are not ours to restart, so the watchdog ignores this pool.
         """
         problem = self.problem
         lost = problem is not None and self._config.remote_fallback == "lost"
-        return {self._pool: PoolHealth(self._roster.online, 1, f"{problem}; looks are lost" if lost else None)}
+        reason = f"{problem}; looks are lost" if lost else None
+        return {self._pool: PoolHealth(self._roster.online, 1, reason, restart_helps=False)}
 
     @property
     def problem(self) -> str | None:

@@ -40,12 +40,17 @@ class PoolHealth:
     why the pool is unavailable, and is set only while it has no worker at
     all *and* a replacement failed (the usual second or two in which a dead
     worker's replacement loads its models is not an outage).
+
+    ``restart_helps`` is False for a pool whose workers live elsewhere (remote
+    encoding): restarting this process cannot bring them back, so the
+    watchdog must not act on its ``reason`` (readiness still does).
     """
 
     alive: int
     wanted: int
     reason: str | None = None
     failed_starts: int = 0  # replacement attempts that failed since the pool started
+    restart_helps: bool = True
 
     @property
     def available(self) -> bool:
