@@ -67,7 +67,8 @@ async def test_the_stats_loop_publishes_the_metrics_payload() -> None:
         await wait_for(lambda: len(recorder.payloads) >= 2, 5)
     finally:
         loop.cancel()
-    assert set(recorder.payloads[0]) == {"at", "cameras", "events", "mqtt", "snapshots", "gallery", "outputs", "vision"}
+    assert set(recorder.payloads[0]) == {"at", "cameras", "events", "mqtt", "snapshots", "gallery", "outputs", "vision",
+                                         "remote_encode"}
 
 
 class FailingStats(Sink):
