@@ -1,12 +1,13 @@
 """The web page in a real headless Chromium against a real daemon (issue 15).
 
-A stranger's clip (金正恩's, with him taken out of the gallery) plays on two
-cameras: log in (a wrong token is refused), watch a live view paint, see the
-``unknown`` events with their crops and the day's timeline, find the
-stranger's crops in one group, refuse a change without the CSRF token, and
-"This is Taro" him. The next run of his clip raises ``recognized`` Taro,
-shown with his crop. Every browser call runs in a thread: the daemon serving
-the page runs on this test's event loop.
+A stranger's clip (金正恩's, with him taken out of the gallery) plays in an
+earlier run of the daemon, then on two cameras: log in (a wrong token is
+refused), watch a live view paint, see the ``unknown`` events with their
+crops and the day's timeline, find the stranger's crops of both runs in one
+group, refuse a change without the CSRF token, and "This is Taro" him. The
+next run of his clip raises ``recognized`` Taro, shown with his crop. Every
+browser call runs in a thread: the daemon serving the page runs on this
+test's event loop.
 """
 
 from __future__ import annotations
@@ -99,14 +100,15 @@ def shoot(browser: WebDriver, folder: Path, name: str) -> None:
 async def test_the_page_from_login_to_naming_a_stranger(data, tmp_path: Path, browser: WebDriver,
                                                         screenshots: Path):
     gallery = stranger_gallery(data, tmp_path)
+    unknown = tmp_path / "unknown"
+    await an_earlier_run_keeps_a_crop(data, tmp_path, gallery, unknown)
     cameras = [CameraConfig(name="door", source=str(data.kim_video), pace="native"),
                CameraConfig(name="hall", source=str(data.kim_video), pace="none")]
     daemon, run, base = await started(config_for(data, tmp_path, gallery, cameras))
     try:
         await api_and_login_checks(base, browser, screenshots)
         await cameras_page(browser, screenshots)
-        unknown = tmp_path / "unknown"
-        await wait_for(lambda: len(list(unknown.glob("*.jpg"))) >= 2)
+        await wait_for(lambda: len(list(unknown.glob("*.jpg"))) >= 3)  # the earlier run's, and this run's
         await events_page(browser, base, "unknown", "Unknown", screenshots, "events")
         await csrf_refused(browser, base)
         crops = len(list(unknown.glob("*.jpg")))
@@ -116,6 +118,16 @@ async def test_the_page_from_login_to_naming_a_stranger(data, tmp_path: Path, br
     finally:
         await stopped(daemon, run)
     await next_run_recognises_taro(data, tmp_path, gallery, browser, screenshots)
+
+
+async def an_earlier_run_keeps_a_crop(data, tmp_path: Path, gallery: Path, unknown: Path) -> None:
+    """The stranger seen on another day: a daemon of its own, stopped once his crop is kept."""
+    cameras = [CameraConfig(name="gate", source=str(data.kim_video), pace="none")]
+    daemon, run, _ = await started(config_for(data, tmp_path, gallery, cameras))
+    try:
+        await wait_for(lambda: len(list(unknown.glob("*.jpg"))) >= 1)
+    finally:
+        await stopped(daemon, run)
 
 
 async def api_and_login_checks(base: str, browser: WebDriver, screenshots: Path) -> None:
