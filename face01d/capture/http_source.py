@@ -27,7 +27,7 @@ from face01d.capture.source import CameraThread, SourceAuthError, SourceError
 from face01d.config.models import CameraConfig
 from face01d.errors import ImageReadError
 from face01d.urls import redact_url
-from face01d.vision.image import decode_frame
+from face01d.decoding import decode_frame
 
 CONNECT_TIMEOUT_S = 10.0
 _SOI, _EOI = b"\xff\xd8", b"\xff\xd9"

@@ -21,7 +21,7 @@ import structlog
 
 from face01d.errors import ImageReadError
 from face01d.safe_files import read_regular
-from face01d.vision.image import MAX_IMAGE_BYTES, decode_frame
+from face01d.decoding import MAX_IMAGE_BYTES, decode_frame
 
 log = structlog.get_logger(__name__)
 

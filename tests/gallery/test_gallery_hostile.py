@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from face01d import decoding as decoding_module
 from face01d.config.models import GalleryConfig
 from face01d.errors import ImageReadError
 from face01d.gallery import build_gallery, scan_gallery
 from face01d.recognition.keeper import GalleryKeeper
-from face01d.vision import image as image_module
 from face01d.vision.image import DETECTION_MAX_PIXELS, load_image
 from gallery_helpers import SETTINGS_KEY, copy_into
 
@@ -83,7 +83,7 @@ def test_an_image_over_the_pixel_cap_is_refused_from_its_header(tmp_path: Path, 
 
 
 def test_a_file_over_the_byte_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(image_module, "MAX_IMAGE_BYTES", 10)
+    monkeypatch.setattr(decoding_module, "MAX_IMAGE_BYTES", 10)  # where the file read is bounded
     path = tmp_path / "big.png"
     path.write_bytes(b"x" * 11)
     with pytest.raises(ImageReadError, match=r"big\.png: 11 bytes is over the limit of 10"):

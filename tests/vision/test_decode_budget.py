@@ -13,8 +13,8 @@ import pytest
 from support.hostile_images import comments, forged_jpeg, png
 
 from face01d.errors import ImageReadError
-from face01d.vision.decode_memory import DecodeMemory
-from face01d.vision.headers import read_header
+from face01d.decoding.memory import DecodeMemory
+from face01d.decoding.headers import read_header
 from face01d.vision.image import (DECODE_BUDGET_BYTES, DETECTION_MAX_PIXELS, decode_frame, decode_image_bytes,
                                   load_image)
 
