@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from support.irregular_files import plant_irregular_files
 
 SHUTDOWN_TIMEOUT_S = 5.0  # the e2e config's [daemon] shutdown_timeout_s
 CAMERA = {"name": "door", "kind": "snapshot", "source": "http://127.0.0.1:9/door.jpg"}  # refused: no frames to analyse
@@ -26,23 +27,6 @@ WORKERS = {"detect": "thread", "encode": "thread", "threads": 1}
 def one_person(folder: Path, data) -> None:
     folder.mkdir()
     shutil.copyfile(data.face01_images / "person1.png", folder / "alice_1.png")
-
-
-def plant_irregular_files(folder: Path) -> dict[str, str]:
-    """One of each kind; the reason each should be skipped with, by file name."""
-    os.mkfifo(folder / "Fifo_1.png")
-    os.symlink("/dev/zero", folder / "Zero_1.png")
-    (folder / "Dev").mkdir()
-    os.symlink("/dev/null", folder / "Dev" / "null.jpg")
-    with socket.socket(socket.AF_UNIX) as listener:
-        listener.bind(str(folder / "Sock_1.png"))
-    os.mkfifo(folder / ".pipe")
-    os.symlink(".pipe", folder / "Pipe_1.png")
-    return {"Fifo_1.png": "not a regular file: a FIFO",
-            "Zero_1.png": "not a regular file: a symlink to a character device",
-            "null.jpg": "not a regular file: a symlink to a character device",
-            "Sock_1.png": "not a regular file: a socket",
-            "Pipe_1.png": "not a regular file: a symlink to a FIFO"}
 
 
 def skipped(daemon) -> dict[str, str]:

@@ -4,7 +4,6 @@ reason, never opened the blocking way, never read without end; and reserved or u
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,28 +19,12 @@ from face01d.gallery.layout import is_reserved, printable
 from face01d.safe_files import FileTooLarge, NotRegularFile, read_regular
 from face01d.vision.image import load_image
 from gallery_helpers import SETTINGS_KEY, copy_into
-
-
-def plant(folder: Path) -> dict[str, str]:
-    """A FIFO, symlinks to /dev/zero, /dev/null and a FIFO, a UNIX socket; their reasons by name."""
-    folder.mkdir(parents=True, exist_ok=True)
-    os.mkfifo(folder / "Fifo_1.png")
-    os.symlink("/dev/zero", folder / "Zero_1.png")
-    (folder / "Dev").mkdir()
-    os.symlink("/dev/null", folder / "Dev" / "null.jpg")
-    with socket.socket(socket.AF_UNIX) as listener:
-        listener.bind(str(folder / "Sock_1.png"))
-    os.symlink("Fifo_1.png", folder / "Pipe_1.png")
-    return {"Fifo_1.png": "not a regular file: a FIFO",
-            "Zero_1.png": "not a regular file: a symlink to a character device",
-            "null.jpg": "not a regular file: a symlink to a character device",
-            "Sock_1.png": "not a regular file: a socket",
-            "Pipe_1.png": "not a regular file: a symlink to a FIFO"}
+from support.irregular_files import plant_irregular_files
 
 
 def test_each_kind_is_skipped_with_its_reason(tmp_path: Path, data) -> None:
     copy_into(tmp_path, data.face01_images / "person1.png", "alice_1.png")
-    expected = plant(tmp_path)
+    expected = plant_irregular_files(tmp_path)
     os.mkfifo(tmp_path / ".pipe")  # hidden: only hidden, whatever it is
     scan = scan_gallery(tmp_path)
     assert [entry.name for entry in scan.entries] == ["alice"]
@@ -52,7 +35,7 @@ def test_each_kind_is_skipped_with_its_reason(tmp_path: Path, data) -> None:
                                         ("Pipe_1.png", "a FIFO"), ("Sock_1.png", "a socket")])
 def test_reads_refuse_at_once(tmp_path: Path, name: str, kind: str) -> None:
     """What a file swapped in after the scan meets: the image loader and the cache's hash refuse, never wait."""
-    plant(tmp_path)
+    plant_irregular_files(tmp_path)
     started = time.monotonic()
     with pytest.raises(ImageReadError, match=f"{name}: {kind}, not a regular file"):
         load_image(tmp_path / name)
