@@ -40,14 +40,20 @@ async def stopped(daemon: Daemon, run: asyncio.Task[int]) -> None:
     assert await asyncio.wait_for(run, 60) == 0
 
 
-async def test_a_folder_edit_on_the_publisher_reaches_a_running_node(mosquitto, face01_gallery, data,
-                                                                     encoded_cache: Path, tmp_path: Path) -> None:
+def publisher_and_follower(mosquitto, data, encoded_cache: Path, tmp_path: Path) -> tuple[Path, Config, Config]:
+    """A writable copy of FACE01's gallery, node "a" publishing it and node "b" following the broker's."""
     mqtt = mqtt_for(mosquitto)
     folder = tmp_path / "gallery"
     shutil.copytree(data.face01_gallery, folder)
     folder.chmod(0o755)
     publisher = node_config(tmp_path, "a", mqtt, GalleryConfig(path=folder, cache_dir=encoded_cache, publish=True))
     follower = node_config(tmp_path, "b", mqtt, GalleryConfig(cache_dir=tmp_path / "b-cache", source="broker"))
+    return folder, publisher, follower
+
+
+async def test_a_folder_edit_on_the_publisher_reaches_a_running_node(mosquitto, face01_gallery, data,
+                                                                     encoded_cache: Path, tmp_path: Path) -> None:
+    folder, publisher, follower = publisher_and_follower(mosquitto, data, encoded_cache, tmp_path)
     a, run_a = await started(publisher)
     try:
         b, run_b = await started(follower)  # waits for the broker's gallery: it has no last good copy
@@ -93,12 +99,7 @@ async def test_a_node_swaps_versions_and_restarts_from_its_copy_with_the_broker_
 
 async def test_enrollment_on_a_node_reaches_the_publisher_and_comes_back(
         mosquitto, data, encoded_cache: Path, tmp_path: Path) -> None:
-    mqtt = mqtt_for(mosquitto)
-    folder = tmp_path / "gallery"
-    shutil.copytree(data.face01_gallery, folder)
-    folder.chmod(0o755)
-    publisher = node_config(tmp_path, "a", mqtt, GalleryConfig(path=folder, cache_dir=encoded_cache, publish=True))
-    follower = node_config(tmp_path, "b", mqtt, GalleryConfig(cache_dir=tmp_path / "b-cache", source="broker"))
+    folder, publisher, follower = publisher_and_follower(mosquitto, data, encoded_cache, tmp_path)
     follower = follower.model_copy(update={"http": HttpConfig(enabled=True, port=0, token="t", stats_interval_s=0)})
     a, run_a = await started(publisher)
     b, run_b = await started(follower)
