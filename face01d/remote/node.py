@@ -1,6 +1,7 @@
 """The node's side of remote encoding: ``RemoteEncoder``, a VisionWorkers that encodes through the broker.
 
-A look becomes a job: the crop the process pool would encode, published
+A look becomes a job: the faces aligned here (dlib's 150×150 chips, cut
+from the frame on the node's own align thread), published
 QoS 1 on ``<prefix>/encode/jobs`` with the node's answers topic as MQTT 5
 Response Topic, the job id as Correlation Data and a Message Expiry no
 longer than a job's deadline (whole seconds, at least one: MQTT's unit).
@@ -24,6 +25,7 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import aiomqtt
 import numpy as np
@@ -39,8 +41,8 @@ from face01d.remote.protocol import (Answer, BadMessage, EncodeTopics, Job, Mode
                                      encode_job)
 from face01d.sinks.link import PacketTooLarge, check_packet_size
 from face01d.stats import Percentiles
+from face01d.vision.encoder import AlignedFaces, FaceAligner
 from face01d.workers.base import PoolHealth, VisionSettings, VisionWorkers, WorkerLost
-from face01d.workers.shm import crop_around
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +64,8 @@ class RemoteEncoder:
         self._config = config
         self._node = node_id
         self._model = ModelSettings(settings.landmarks, settings.jitters)
+        self._aligner: FaceAligner | None = None  # loaded by start(), used on its one thread only
+        self._aligning = ThreadPoolExecutor(1, thread_name_prefix="face01d-align")
         self._pool = settings.pool
         self._topics = EncodeTopics(mqtt.topic_prefix)
         self._answers = self._topics.answers(node_id)
@@ -83,7 +87,8 @@ class RemoteEncoder:
         """Connect in the background (waiting a little for the broker) and start the local fallback pool."""
         await self._link.start(self._session)
         pool = self._fallback.start() if self._fallback is not None else asyncio.sleep(0)
-        await asyncio.gather(pool, self._wait_subscribed())
+        aligner = asyncio.get_running_loop().run_in_executor(self._aligning, FaceAligner, self._model.landmarks)
+        self._aligner, *_ = await asyncio.gather(aligner, pool, self._wait_subscribed())
         log.info("remote encoding started", group=self._config.remote_group, answers=self._answers,
                  fallback=self._config.remote_fallback, connected=self._subscribed.is_set())
 
@@ -94,8 +99,7 @@ class RemoteEncoder:
         """The encodings from a remote worker; if none answers, the fallback's (or WorkerLost)."""
         if not boxes:
             return []
-        crop, shifted = crop_around(image, boxes)
-        job = Job(uuid.uuid4().hex, self._node, camera, self._model, crop, tuple(shifted))
+        job = Job(uuid.uuid4().hex, self._node, camera, self._model, await self._align(image, boxes))
         self.counts["jobs"] += 1
         try:
             answer = await self._run(job)
@@ -107,9 +111,20 @@ class RemoteEncoder:
     async def stop(self) -> None:
         """Abandon the jobs in flight (WorkerLost, as a process pool does), disconnect, stop the fallback pool."""
         self._ledger.abandon(WorkerLost("the remote encoder was stopped"))
+        self._aligning.shutdown(wait=False)
         await self._link.stop()
         if self._fallback is not None:
             await self._fallback.stop()
+
+    async def _align(self, image: np.ndarray, boxes: Sequence[FaceBox]) -> AlignedFaces:
+        """The chips of ``boxes``, cut from the BGR frame as it is: the pixels of the crop a local pool
+        would encode, so, bit for bit, its chips (tests/remote). dlib holds the GIL here, under a
+        millisecond a look."""
+        aligner = self._aligner
+        if aligner is None:
+            raise WorkerLost("the remote encoder is not started")
+        work = lambda: aligner.align(image, boxes, "bgr")  # noqa: E731
+        return await asyncio.get_running_loop().run_in_executor(self._aligning, work)
 
     # -- what it says -------------------------------------------------------------------------
 

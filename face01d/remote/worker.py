@@ -1,9 +1,11 @@
 """``face01d worker``: encode looks for any node that reaches the broker.
 
 A worker is the process pool a node would run (``ProcessWorkers``, encode
-stage only), fed by a shared subscription instead of a camera: the same
-function of the same models on the same crop, so a remote encoding equals
-the local one bit for bit. It runs ``[workers] processes`` encoders,
+stage only), fed by a shared subscription instead of a camera. The node
+aligns each face (the landmarks and dlib's 150×150 chip, a millisecond) and
+the worker runs the network on the chip (``describe``), the same two
+functions a local pool runs in one call, so a remote encoding equals the
+local one bit for bit. It runs ``[workers] processes`` encoders,
 announces one more as its MQTT 5 Receive Maximum (the next crop travels
 while the last is encoded: with exactly as many, an encoder idles for each
 transfer) and acknowledges a job only once answered, so the broker never
@@ -166,7 +168,7 @@ class EncodeWorker:
     async def _encode(self, job: Job) -> Answer:
         started = time.monotonic()
         try:
-            faces = await self._pool.encode(f"{job.node}/{job.camera}", job.crop, job.boxes)
+            faces = await self._pool.describe(f"{job.node}/{job.camera}", job.faces)
         except WorkerLost as exc:
             self.counts["failed"] += 1
             return Answer(job.id, self.worker_id, error=str(exc))

@@ -32,6 +32,7 @@ import numpy as np
 from face01d.config.models import SetArea
 from face01d.faces import FaceBox
 from face01d.vision.analyzer import FaceAnalyzer
+from face01d.vision.encoder import AlignedFaces
 from face01d.workers.base import VisionSettings
 from face01d.workers.shm import FrameRef, Kind
 
@@ -47,6 +48,7 @@ class Order:
     frame: FrameRef
     set_area: SetArea | None = None
     boxes: tuple[FaceBox, ...] = ()
+    yaws: tuple[float, ...] = ()  # describe: the chips' yaws, measured where they were aligned
 
 
 class _Attached:
@@ -89,6 +91,8 @@ def _answer(analyzer: FaceAnalyzer, frames: _Attached, order: Order) -> tuple[st
         image = frames.array(order.frame)
         if order.kind == "detect":
             return "done", order.id, True, analyzer.detect(image, "bgr", order.set_area)
+        if order.kind == "describe":
+            return "done", order.id, True, analyzer.encoder.describe(AlignedFaces(image, order.yaws))
         return "done", order.id, True, analyzer.encode_with_pose(image, order.boxes, "bgr")
     except Exception as exc:  # noqa: BLE001 - the caller gets it, as from a thread
         return "done", order.id, False, _picklable(exc.with_traceback(None))

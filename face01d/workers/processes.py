@@ -52,6 +52,7 @@ from face01d.config.models import SetArea
 from face01d.errors import ModelError
 from face01d.faces import Detection, EncodedFace, FaceBox
 from face01d.throttle import Throttle
+from face01d.vision.encoder import AlignedFaces
 from face01d.workers import handle
 from face01d.workers.base import PoolHealth, VisionSettings, WorkerLost
 from face01d.workers.child import Order
@@ -141,6 +142,14 @@ class ProcessWorkers:
         key: BlockKey = (camera, "encode")
         block, frame = await self._copy_in(key, crop)
         return await self._submit(camera, key, block, Order(next(self._ids), "encode", frame, boxes=tuple(shifted)))
+
+    async def describe(self, camera: str, faces: AlignedFaces) -> list[EncodedFace]:
+        """Encode chips aligned elsewhere (a ``face01d worker``'s jobs): the network only."""
+        if len(faces.chips) == 0:
+            return []
+        key: BlockKey = (camera, "describe")
+        block, frame = await self._copy_in(key, faces.chips)
+        return await self._submit(camera, key, block, Order(next(self._ids), "describe", frame, yaws=faces.yaws))
 
     async def stop(self) -> None:
         """Abandon the jobs (WorkerLost), end the workers (SIGTERM, then SIGKILL), unlink every block."""

@@ -35,7 +35,7 @@ from face01d.workers.base import WorkerLost
 CROP_MARGIN = 1.0  # context kept around each face for encoding, in face sizes (0.25 already sufficed, 0.1 did not)
 SHM_PREFIX = "face01d_"  # /dev/shm/face01d_<pid>_<random>: ours, and whose
 
-Kind = Literal["detect", "encode"]
+Kind = Literal["detect", "encode", "describe"]  # describe: chips aligned elsewhere (face01d worker)
 BlockKey = tuple[str, Kind]  # (camera, kind): the blocks reused for one camera's jobs of one kind
 
 

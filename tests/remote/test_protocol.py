@@ -7,24 +7,31 @@ import pytest
 from pydantic import ValidationError
 
 from face01d.config.models import Config
-from face01d.faces import EncodedFace, FaceBox
+from face01d.faces import EncodedFace
 from face01d.remote.ledger import Ledger, Roster
 from face01d.remote.protocol import (Answer, BadMessage, EncodeTopics, Job, ModelSettings, decode_answer, decode_job,
                                      encode_answer, encode_job)
+from face01d.vision.encoder import AlignedFaces
 
 MODEL = ModelSettings("small", 1)
 
 
-def a_job(crop: np.ndarray) -> Job:
-    return Job("0123abcd", "node1", "金正恩の部屋", MODEL, crop, (FaceBox(10, 50, 60, 5), FaceBox(1, 2, 3, 0)))
+def chips(count: int) -> np.ndarray:
+    return np.random.default_rng(count).integers(0, 256, (count, 150, 150, 3), dtype=np.uint8)
 
 
-def test_a_job_round_trips_with_its_pixels() -> None:
-    crop = np.random.default_rng(1).integers(0, 256, (70, 90, 3), dtype=np.uint8)
-    job = decode_job(encode_job(a_job(crop[:, 10:80])))  # a view, as crop_around gives
-    assert np.array_equal(job.crop, crop[:, 10:80]) and job.crop.flags.writeable
+def a_job(faces: np.ndarray, yaws: tuple[float, ...] = (0.125, -0.3)) -> Job:
+    return Job("0123abcd", "node1", "金正恩の部屋", MODEL, AlignedFaces(faces, yaws))
+
+
+def test_a_job_round_trips_with_its_chips_and_yaws() -> None:
+    sent = chips(2)
+    payload = encode_job(a_job(sent))
+    job = decode_job(payload)
+    assert np.array_equal(job.faces.chips, sent) and job.faces.chips.flags.writeable
+    assert job.faces.yaws == (0.125, -0.3)
     assert (job.id, job.node, job.camera, job.model) == ("0123abcd", "node1", "金正恩の部屋", MODEL)
-    assert job.boxes == (FaceBox(10, 50, 60, 5), FaceBox(1, 2, 3, 0))
+    assert len(payload) < 2 * 150 * 150 * 3 + 1024  # two chips and a header: no crop travels
 
 
 def test_an_answer_round_trips_bit_for_bit() -> None:
@@ -46,12 +53,14 @@ def test_what_is_not_a_job_is_bad(payload: bytes) -> None:
         decode_answer(payload)
 
 
-def test_a_job_with_too_few_pixels_or_no_boxes_is_bad() -> None:
-    payload = encode_job(a_job(np.zeros((10, 10, 3), np.uint8)))
+def test_a_job_with_too_few_pixels_no_chip_or_chips_of_another_size_is_bad() -> None:
+    payload = encode_job(a_job(chips(2)))
     with pytest.raises(BadMessage, match="pixels"):
         decode_job(payload[:-1])
-    with pytest.raises(BadMessage, match="1 to 100 boxes"):
-        decode_job(encode_job(Job("i", "n", "c", MODEL, np.zeros((4, 4, 3), np.uint8), ())))
+    for faces, yaws in ((np.zeros((0, 150, 150, 3), np.uint8), ()), (np.zeros((1, 64, 64, 3), np.uint8), (0.0,)),
+                        (chips(2), (0.0,))):
+        with pytest.raises(BadMessage, match="1 to 100 150×150 RGB uint8 chips, a yaw each"):
+            decode_job(encode_job(a_job(faces, yaws)))
 
 
 def test_model_differences_are_said_in_words() -> None:

@@ -77,3 +77,29 @@ def test_bad_settings() -> None:
         FaceEncoder("small", jitters=0)
     with pytest.raises(ValueError):
         FaceEncoder("huge")  # type: ignore[arg-type]
+
+
+def test_align_then_describe_is_dlibs_own_encoding_bit_for_bit(encoder: FaceEncoder, hog: FaceAnalyzer,
+                                                               rgb) -> None:  # noqa: ANN001
+    """The halves a node and a ``face01d worker`` split between them (chips cut on one, the network on
+    the other) give what face_recognition's one call gives, to the last bit."""
+    import face_recognition
+
+    image = rgb("face_recognition/examples/two_people.jpg")
+    boxes = [d.box for d in hog.detect(image, "rgb")]
+    aligned = encoder.aligner.align(image, boxes)
+    assert aligned.chips.shape == (2, 150, 150, 3) and aligned.chips.dtype == np.uint8 and len(aligned.yaws) == 2
+    theirs = face_recognition.face_encodings(image, [box.as_tuple() for box in boxes], 1, "small")
+    assert all(np.array_equal(mine.encoding, want) for mine, want in zip(encoder.describe(aligned), theirs))
+    assert encoder.aligner.align(image, []).chips.shape == (0, 150, 150, 3) and encoder.describe(
+        encoder.aligner.align(image, [])) == []
+
+
+def test_a_bgr_frame_gives_the_same_chips_as_its_rgb_copy(encoder: FaceEncoder, hog: FaceAnalyzer,
+                                                          rgb) -> None:  # noqa: ANN001
+    """A node aligns the camera's BGR frame as it is: no 1080p colour swap, the same chips."""
+    image = rgb("face_recognition/examples/two_people.jpg")
+    boxes = [d.box for d in hog.detect(image, "rgb")]
+    from_rgb = encoder.aligner.align(image, boxes)
+    from_bgr = encoder.aligner.align(image[:, :, ::-1], boxes, "bgr")
+    assert np.array_equal(from_rgb.chips, from_bgr.chips) and from_rgb.yaws == from_bgr.yaws
