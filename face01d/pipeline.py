@@ -126,6 +126,7 @@ class CameraPipeline:
         self.presence = Presence(config.events, config.daemon.node_id, camera.name)
         self.access = door_for(camera, config)  # liveness and access events; None (nothing made) unless access = true
         self.analysed = 0
+        self.last_analysed_at: float | None = None  # epoch seconds at the end of the latest step
         self.detected = 0  # frames the detector ran on (the others were tracked by prediction)
         self.failed = 0
         self.latency = Percentiles()  # frame read → tracks updated
@@ -221,6 +222,7 @@ class CameraPipeline:
         if self.access is not None:  # Face Mesh on the faces at the door, in the door's own thread
             await self.access.measure(frame, self.tracker.tracks)
         self.analysed += 1
+        self.last_analysed_at = time.time()
         self.latency.add((time.monotonic() - frame.read_mono) * 1000.0)
         self._stepped = []  # from here on nothing awaits: every event until the return is this frame's
         try:
@@ -339,6 +341,7 @@ class CameraPipeline:
         return {
             **self.camera.stats_dict(),
             "analysed": self.analysed,
+            "last_analysed_at": self.last_analysed_at,
             "frames_detected": self.detected,
             "analysis_failed": self.failed,
             "looks_lost": self.namer.looks_lost,  # encodings that failed (worker hung, dead or missing)

@@ -55,6 +55,7 @@ class CameraStats:
     frames_dropped: int = 0  # replaced in the slot before analysis took them
     reconnects: int = 0
     online: bool = False
+    first_frame_at: float | None = None  # epoch seconds of the first frame read since start
     last_frame_at: float | None = None  # epoch seconds
     error: str | None = None  # the last failure, None once frames flow again
     failed: bool = False  # ended by a failure (files): not read to its end, or a crash
@@ -288,6 +289,8 @@ class Camera:
         now = time.time()
         self._stats.frames_read += 1
         self._stats.last_frame_at = now
+        if self._stats.first_frame_at is None:
+            self._stats.first_frame_at = now
         if not self._gate.admit(clock):
             self._stats.frames_skipped += 1
             return

@@ -88,14 +88,21 @@ def _open(config: CameraConfig) -> cv2.VideoCapture:
         return _open_rtsp(config)
     if not os.path.isfile(str(config.source)):
         raise SourceError(f"video file not found: {config.source}")
-    return _checked(cv2.VideoCapture(str(config.source), cv2.CAP_FFMPEG), f"cannot open video file {config.source}")
+    return _checked(cv2.VideoCapture(str(config.source), cv2.CAP_FFMPEG, _decoding(config)),
+                    f"cannot open video file {config.source}")
+
+
+def _decoding(config: CameraConfig) -> list[int]:
+    """FFmpeg's thread count (``decode_threads``; 0 leaves FFmpeg's own choice)."""
+    return [cv2.CAP_PROP_N_THREADS, config.decode_threads] if config.decode_threads else []
 
 
 def _open_rtsp(config: CameraConfig) -> cv2.VideoCapture:
     # OpenCV reads these FFmpeg options at each open; a user's own setting wins.
     os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
     read_ms = int(config.stall_timeout_s * 1000)
-    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_ms]
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_ms,
+              *_decoding(config)]
     url = rtsp_url(config)
     return _checked(cv2.VideoCapture(url, cv2.CAP_FFMPEG, params), f"cannot open RTSP stream {redact_url(url)}")
 

@@ -99,18 +99,20 @@ def decode_image_bytes(data: bytes, label: str, max_pixels: int | None = None) -
         raise ImageReadError(f"{label}: {error}") from None
 
 
-def resize_to_width(image: np.ndarray, width: int) -> tuple[np.ndarray, float]:
+def resize_to_width(image: np.ndarray, width: int, interpolation: int = cv2.INTER_AREA) -> tuple[np.ndarray, float]:
     """Shrink to ``width`` (FACE01's set_width); return image and back-factor.
 
     0 or a width at least the current one leaves the image unchanged (factor
     1.0). Multiplying a coordinate in the result by the factor gives the
-    coordinate in the original.
+    coordinate in the original. ``INTER_AREA`` averages every source pixel
+    (what HOG's gradients need); ``INTER_LINEAR`` reads four per output pixel,
+    a quarter of the cost on a 1080p frame.
     """
     height, current = image.shape[:2]
     if width <= 0 or width >= current:
         return image, 1.0
     new_height = max(1, round(height * width / current))
-    resized = cv2.resize(image, (width, new_height), interpolation=cv2.INTER_AREA)
+    resized = cv2.resize(image, (width, new_height), interpolation=interpolation)
     return resized, current / width
 
 

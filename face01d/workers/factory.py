@@ -10,6 +10,7 @@ while dlib's encoder holds the GIL and only scales across processes.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import replace
 from collections.abc import Sequence
 from typing import Literal
@@ -21,6 +22,22 @@ from face01d.faces import Detection, EncodedFace, FaceBox
 from face01d.workers.base import PoolHealth, VisionSettings, VisionWorkers
 from face01d.workers.processes import ProcessWorkers
 from face01d.workers.threads import ThreadWorkers
+
+MAX_DEFAULT_THREADS = 16
+
+
+def thread_count(config: WorkersConfig, cameras: int = 1) -> int:
+    """``[workers] threads``, or one per camera, at least one per core, at most MAX_DEFAULT_THREADS.
+
+    A camera's analysis waits for its detection before it takes the next
+    frame, so with fewer threads than cameras one camera's frame queues behind
+    another's and the detection cadence falls back although cores are free
+    (bench/run, row 9: five 1080p30 cameras on two cores). Threads are
+    started, and their models loaded, only when that many detections overlap.
+    """
+    if config.threads is not None:
+        return config.threads
+    return max(1, min(MAX_DEFAULT_THREADS, max(os.cpu_count() or 1, cameras)))
 
 
 class SplitWorkers:
@@ -52,18 +69,19 @@ class SplitWorkers:
 
 
 def make_workers(config: WorkersConfig, settings: VisionSettings, mqtt: MqttConfig | None = None,
-                 node_id: str = "face01d") -> VisionWorkers:
+                 node_id: str = "face01d", cameras: int = 1) -> VisionWorkers:
     """One pool when both stages run in the same place, a SplitWorkers when they do not.
 
-    ``encode = "remote"`` needs the broker (``mqtt``) and the node's id, which names its answers topic.
+    ``encode = "remote"`` needs the broker (``mqtt``) and the node's id, which names its answers topic;
+    ``cameras`` sizes the thread pool when ``threads`` is not set.
     """
     if config.detect == config.encode:
-        return _pool(config.detect, config, settings)
-    detector = _pool(config.detect, config, replace(settings, stages=("detect",)))
+        return _pool(config.detect, config, settings, cameras)
+    detector = _pool(config.detect, config, replace(settings, stages=("detect",)), cameras)
     encode_only = replace(settings, stages=("encode",))
     if config.encode == "remote":
         return SplitWorkers(detector, _remote(config, encode_only, mqtt, node_id))
-    return SplitWorkers(detector, _pool(config.encode, config, encode_only))
+    return SplitWorkers(detector, _pool(config.encode, config, encode_only, cameras))
 
 
 def _remote(config: WorkersConfig, settings: VisionSettings, mqtt: MqttConfig | None, node_id: str) -> VisionWorkers:
@@ -76,8 +94,9 @@ def _remote(config: WorkersConfig, settings: VisionSettings, mqtt: MqttConfig | 
     return RemoteEncoder(config, settings, mqtt, node_id, fallback)
 
 
-def _pool(where: Literal["thread", "process"], config: WorkersConfig, settings: VisionSettings) -> VisionWorkers:
+def _pool(where: Literal["thread", "process"], config: WorkersConfig, settings: VisionSettings,
+          cameras: int) -> VisionWorkers:
     """A pool that loads the models of ``settings.stages`` (a split pool's halves load only their own)."""
     if where == "thread":
-        return ThreadWorkers(settings, config.threads)
+        return ThreadWorkers(settings, thread_count(config, cameras))
     return ProcessWorkers(settings, config.processes)

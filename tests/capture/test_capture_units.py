@@ -35,3 +35,18 @@ def test_rtsp_credentials_are_put_in_the_url_and_redacted_in_logs() -> None:
     assert redact_url(url) == "rtsp://admin:***@10.0.0.5:554/stream1"
     own = CameraConfig(name="c", source="rtsp://u:pw@cam/s", username="admin", password="x")
     assert rtsp_url(own) == "rtsp://u:pw@cam/s"
+
+
+def test_ffmpeg_decodes_on_the_threads_decode_threads_says(data) -> None:  # noqa: ANN001
+    import cv2
+
+    from face01d.capture.opencv_source import _open
+
+    one = _open(CameraConfig(name="c", source=str(data.kim_video)))  # the default: one thread a camera
+    own = _open(CameraConfig(name="c", source=str(data.kim_video), decode_threads=0))  # FFmpeg's choice
+    try:
+        assert one.get(cv2.CAP_PROP_N_THREADS) == 1 and one.read()[0]
+        assert own.get(cv2.CAP_PROP_N_THREADS) >= 1 and own.read()[0]
+    finally:
+        one.release()
+        own.release()

@@ -12,6 +12,7 @@ import asyncio
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,10 @@ async def run_sample(video: Path, gallery: GalleryConfig, detector: str) -> tupl
         await pipeline.run()
     finally:
         await workers.stop()
-    assert pipeline.stats()["analysed"] == 272  # pace "none": every frame
+    stats = pipeline.stats()
+    assert stats["analysed"] == 272  # pace "none": every frame
+    # the window bench/e2e.py counts frames/s over, as the baseline counts its loop
+    assert stats["first_frame_at"] < stats["last_analysed_at"] < time.time()
     return events, first_face[0]
 
 
@@ -104,7 +108,9 @@ def test_auto_frame_skip_matches_the_analysis_time_to_the_camera_rate():
 
 def test_the_detection_cadence_follows_the_detector_cost_but_never_drops_below_its_base():
     assert cadence_for(0.010, 30.0, base=1) == 1  # mediapipe alone: every frame
-    assert cadence_for(0.060, 30.0, base=1) == 3  # four cameras queueing on one pool: one in three
+    assert cadence_for(0.027, 30.0, base=1) == 1  # six cameras queueing on one pool: still every frame
+    assert cadence_for(0.060, 30.0, base=1) == 1  # dropping the frame between loses no more than predicting it
+    assert cadence_for(0.100, 30.0, base=1) == 3  # three frame periods a detection: one in three
     assert cadence_for(0.010, 30.0, base=3) == 3  # HOG's base
     assert cadence_for(5.0, 30.0, base=1) == 10  # bounded
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from face01d.config.models import DetectorConfig, WorkersConfig
 from face01d.vision.image import load_image
 from face01d.workers import ProcessWorkers, SplitWorkers, ThreadWorkers, VisionSettings, make_workers
+from face01d.workers.factory import thread_count
 
 SETTINGS = VisionSettings(DetectorConfig(set_width=640))
 
@@ -16,6 +19,16 @@ def test_one_pool_when_both_stages_run_in_the_same_place() -> None:
     processes = make_workers(WorkersConfig(detect="process", encode="process", processes=2), SETTINGS)
     assert isinstance(threads, ThreadWorkers) and threads.threads == 3
     assert isinstance(processes, ProcessWorkers) and processes.processes == 2 and processes.settings == SETTINGS
+
+
+def test_detection_threads_default_to_one_per_camera_within_bounds() -> None:
+    cores = os.cpu_count() or 1
+    assert thread_count(WorkersConfig(), cameras=1) == min(16, cores)  # at least one per core
+    assert thread_count(WorkersConfig(), cameras=cores + 3) == min(16, cores + 3)  # a camera never waits for a thread
+    assert thread_count(WorkersConfig(), cameras=200) == 16  # at most 16
+    assert thread_count(WorkersConfig(threads=3), cameras=40) == 3  # said in the config: as said
+    split = make_workers(WorkersConfig(detect="thread", encode="process"), SETTINGS, cameras=cores + 1)
+    assert isinstance(split, SplitWorkers) and split.detector.threads == min(16, cores + 1)
 
 
 def test_split_pools_follow_the_config() -> None:
