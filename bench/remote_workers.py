@@ -5,7 +5,10 @@
 A real mosquitto on a free loopback port and real ``face01d worker``
 processes (one encoder process each): ``w0`` alone in group "solo", ``w1``
 and ``w2`` together in group "pair", so that one run measures both without
-restarting anyone (an idle worker costs no CPU). A node keeps
+restarting anyone (an idle worker costs no CPU). Each group has a topic
+prefix of its own: a shared subscription gives every job to one member of
+*each* group on its topic, so on one prefix the idle group would encode
+every job too. A node keeps
 ``--in-flight`` encode jobs going (one face of the 1080p sample frame each,
 the crop the process pool would encode) and counts the answers. The three
 set-ups are timed in turns, in a rotating order, for several rounds, and the
@@ -60,13 +63,21 @@ def free_port() -> int:
 @contextmanager
 def broker_and_workers(folder: Path) -> Iterator[int]:
     """Mosquitto and the three workers above, all ended on the way out; yields the broker's port."""
-    with cluster(folder, WORKERS) as (port, _):
+    with cluster(folder, WORKERS, prefix_per_group=True) as (port, _):
         yield port
 
 
+def group_prefix(group: str) -> str:
+    """The topic prefix of a group that must not see another group's jobs."""
+    return f"bench/{group}"
+
+
 @contextmanager
-def cluster(folder: Path, workers: dict[str, str]) -> Iterator[tuple[int, dict[str, subprocess.Popen[bytes]]]]:
+def cluster(folder: Path, workers: dict[str, str],
+            prefix_per_group: bool = False) -> Iterator[tuple[int, dict[str, subprocess.Popen[bytes]]]]:
     """Mosquitto and ``face01d worker`` processes (id → group); yields the port and the workers by id.
+
+    ``prefix_per_group``: each group's workers on ``group_prefix(group)``, else all on the default prefix.
 
     Each worker leads a process group of its own (its encoder processes), so that a worker killed by a
     caller (bench/remote_rows.py kills one mid-run) leaves nothing behind on the way out.
@@ -80,7 +91,8 @@ def cluster(folder: Path, workers: dict[str, str]) -> Iterator[tuple[int, dict[s
         time.sleep(0.5)
         for worker, group in workers.items():
             config = folder / f"{worker}.toml"
-            config.write_text(f"[mqtt]\nport = {port}\n[workers]\nprocesses = 1\nremote_group = \"{group}\"\n"
+            prefix = f"topic_prefix = \"{group_prefix(group)}\"\n" if prefix_per_group else ""
+            config.write_text(f"[mqtt]\nport = {port}\n{prefix}[workers]\nprocesses = 1\nremote_group = \"{group}\"\n"
                               "remote_stats_s = 0\n[daemon]\nlog_level = \"warning\"\n")
             started[worker] = subprocess.Popen([sys.executable, "-m", "face01d", "worker", "-c", str(config),
                                                 "--id", worker], cwd=REPO, start_new_session=True)
@@ -148,9 +160,10 @@ def _percentiles(values: list[float]) -> dict[str, float]:
                                                                                      int(0.99 * len(values)))], 1)}
 
 
-def remote(port: int, group: str) -> RemoteEncoder:
+def remote(port: int, group: str, prefix: str = "face01") -> RemoteEncoder:
     config = WorkersConfig(encode="remote", remote_group=group, remote_timeout_s=10.0, remote_fallback="lost")
-    return RemoteEncoder(config, ENCODE, MqttConfig(port=port, client_id=f"bench-{group}"), f"bench-{group}")
+    mqtt = MqttConfig(port=port, client_id=f"bench-{group}", topic_prefix=prefix)
+    return RemoteEncoder(config, ENCODE, mqtt, f"bench-{group}")
 
 
 async def until_online(pools: dict[str, RemoteEncoder]) -> None:
@@ -164,13 +177,13 @@ async def until_online(pools: dict[str, RemoteEncoder]) -> None:
 
 async def measure(port: int, args: argparse.Namespace) -> dict[str, object]:
     frame, boxes = sample()
-    pools: dict[str, VisionWorkers] = {"local": ProcessWorkers(ENCODE, 1), "remote_1": remote(port, "solo"),
-                                       "remote_2": remote(port, "pair")}
+    pools: dict[str, VisionWorkers] = {"local": ProcessWorkers(ENCODE, 1), "remote_1": remote(port, "solo", group_prefix("solo")),
+                                       "remote_2": remote(port, "pair", group_prefix("pair"))}
     await asyncio.gather(*(pool.start() for pool in pools.values()))
     try:
         await until_online({name: pool for name, pool in pools.items() if isinstance(pool, RemoteEncoder)})
-        for pool in pools.values():  # warm: first jobs map memory, fill caches
-            await pool.encode("bench", frame, boxes)
+        for pool in pools.values():  # warm every worker of a pool (a job each): first jobs map memory, fill caches
+            await asyncio.gather(*(pool.encode("bench", frame, boxes) for _ in range(args.in_flight)))
         rates: dict[str, list[float]] = {name: [] for name in pools}
         names = list(pools)
         for turn in range(args.rounds):
