@@ -20,6 +20,7 @@ class VisionSettings:
     landmarks: Literal["small", "large"] = "small"
     jitters: int = 1
     stages: tuple[Literal["detect", "encode"], ...] = ("detect", "encode")  # the models a worker loads at start
+    niceness: int = 0  # added to a worker process's nice value at start (face01d.workers.factory says when)
 
     @property
     def pool(self) -> str:

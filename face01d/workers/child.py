@@ -71,6 +71,8 @@ class _Attached:
 def serve(conn: Connection, settings: VisionSettings) -> None:
     """A worker's life: quiet signals, its models once, then one job at a time until the pipe closes."""
     _quiet_signals()
+    if settings.niceness:
+        os.nice(settings.niceness)
     try:
         analyzer = FaceAnalyzer(settings.detector, settings.landmarks, settings.jitters)
         analyzer.load(settings.stages)  # now, not at the first job: a broken model fails start()

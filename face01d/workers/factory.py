@@ -24,6 +24,12 @@ from face01d.workers.processes import ProcessWorkers
 from face01d.workers.threads import ThreadWorkers
 
 MAX_DEFAULT_THREADS = 16
+# A daemon's encoding processes yield to its capture and detection when every core is busy: a frame not
+# decoded or detected in time is lost for good, a look can wait a frame; idle cores they use all the same
+# (five 1080p30 cameras on two cores, bench/run row 9: the worst camera 4.4 % undetected at the same
+# niceness, 0.4 % at +2; +5 cost four cameras' decisions 0.3 s more in row 4).
+# A `face01d worker`'s encoders are its whole job and keep the default.
+ENCODER_NICENESS = 2
 
 
 def thread_count(config: WorkersConfig, cameras: int = 1) -> int:
@@ -78,7 +84,7 @@ def make_workers(config: WorkersConfig, settings: VisionSettings, mqtt: MqttConf
     if config.detect == config.encode:
         return _pool(config.detect, config, settings, cameras)
     detector = _pool(config.detect, config, replace(settings, stages=("detect",)), cameras)
-    encode_only = replace(settings, stages=("encode",))
+    encode_only = replace(settings, stages=("encode",), niceness=ENCODER_NICENESS)
     if config.encode == "remote":
         return SplitWorkers(detector, _remote(config, encode_only, mqtt, node_id))
     return SplitWorkers(detector, _pool(config.encode, config, encode_only, cameras))

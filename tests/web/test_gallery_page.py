@@ -9,7 +9,8 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from test_web_page import TOKEN, config_for, log_in, shoot, started, stopped, stranger_gallery, wait_for
+from test_web_page import (TOKEN, config_for, log_in, shoot, started, stopped, stranger_gallery, submit_and_wait,
+                           wait_for)
 
 OBAMA = "Obama"
 
@@ -59,7 +60,8 @@ async def test_photos_are_added_and_removed_from_the_gallery_page(data, tmp_path
         assert OBAMA not in daemon.recognizer.gallery.people
         assert not any(path.name.startswith(OBAMA) for path in gallery.iterdir())
 
-        await asyncio.to_thread(lambda: browser.find_element(By.CSS_SELECTOR, "header form button").click())
+        await asyncio.to_thread(lambda: submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR,
+                                                                                      "header form button")))
         await asyncio.to_thread(browser.get, f"{base}/gallery")
         assert await asyncio.to_thread(lambda: browser.find_elements(By.ID, "token"))  # logged out: the form
     finally:

@@ -20,6 +20,9 @@ from pathlib import Path
 import httpx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
 
 from face01d.app import Daemon
 from face01d.config.models import (CameraConfig, Config, DaemonConfig, DetectorConfig, EnrollmentConfig,
@@ -76,7 +79,14 @@ async def stopped(daemon: Daemon, run: asyncio.Task[int]) -> None:
 def log_in(browser: WebDriver, base: str, token: str) -> None:
     browser.get(f"{base}/")  # not logged in: sent to the form
     browser.find_element(By.ID, "token").send_keys(token)
-    browser.find_element(By.CSS_SELECTOR, "#login button").click()
+    submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "#login button"))
+
+
+def submit_and_wait(browser: WebDriver, button: WebElement) -> None:
+    """Click a form's button and wait until its page is gone: the POST was answered (a session cookie set
+    or cleared) before the caller navigates, or a ``browser.get`` would race it."""
+    button.click()
+    WebDriverWait(browser, 30).until(staleness_of(button))
 
 
 def painted(browser: WebDriver, selector: str) -> bool:

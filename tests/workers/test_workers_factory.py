@@ -9,7 +9,7 @@ import numpy as np
 from face01d.config.models import DetectorConfig, WorkersConfig
 from face01d.vision.image import load_image
 from face01d.workers import ProcessWorkers, SplitWorkers, ThreadWorkers, VisionSettings, make_workers
-from face01d.workers.factory import thread_count
+from face01d.workers.factory import ENCODER_NICENESS, thread_count
 
 SETTINGS = VisionSettings(DetectorConfig(set_width=640))
 
@@ -46,6 +46,9 @@ async def test_split_pool_detects_on_threads_and_encodes_in_a_process(data) -> N
         detections = await split.detect("cam", image)
         faces = await split.encode("cam", image, [d.box for d in detections])
         assert split.encoder.pids and not split.encoder.jobs  # the process pool did the encoding and is idle
+        # the encoder yields to capture and detection when the cores are busy; the daemon keeps its own
+        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in split.encoder.pids] == [
+            os.getpriority(os.PRIO_PROCESS, 0) + ENCODER_NICENESS]
         direct = await split.detector.encode("cam", image, [d.box for d in detections])
     finally:
         await split.stop()
