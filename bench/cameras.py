@@ -95,11 +95,12 @@ def camera_rows_remote(ctx: Context) -> list[Row]:
         row.status, row.target = "info", ""
         row.margin = "reported: the worker shares the node's cores on loopback"
     steps = row.details["steps"]
-    held = [x for step in steps if _held(step) for x in step["latency_s"]]
+    held_steps = [step for step in steps if _held(step)]
+    held = [x for step in held_steps for x in step["latency_s"]]
     every = [x for step in steps for x in step["latency_s"]]
     latency = latency_row("cameras.latency_remote", "decision latency p99, remote encoding, healthy worker",
                           held, HEALTHY_P99_TARGET_S)
-    latency.note += (f" (the steps held: {', '.join(str(s['cameras']) for s in steps if _held(s))} cameras); "
+    latency.note += (f" (the steps held: {', '.join(str(s['cameras']) for s in held_steps)} cameras); "
                      f"with the steps beyond: p99 {fmt(percentile(every, 99), 2)} s over {len(every)}")
     latency.details["every_step_s"] = [round(x, 3) for x in every]
     return [row, latency]

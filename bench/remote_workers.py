@@ -177,7 +177,8 @@ async def until_online(pools: dict[str, RemoteEncoder]) -> None:
 
 async def measure(port: int, args: argparse.Namespace) -> dict[str, object]:
     frame, boxes = sample()
-    pools: dict[str, VisionWorkers] = {"local": ProcessWorkers(ENCODE, 1), "remote_1": remote(port, "solo", group_prefix("solo")),
+    pools: dict[str, VisionWorkers] = {"local": ProcessWorkers(ENCODE, 1),
+                                       "remote_1": remote(port, "solo", group_prefix("solo")),
                                        "remote_2": remote(port, "pair", group_prefix("pair"))}
     await asyncio.gather(*(pool.start() for pool in pools.values()))
     try:

@@ -123,8 +123,7 @@ class RemoteEncoder:
         aligner = self._aligner
         if aligner is None:
             raise WorkerLost("the remote encoder is not started")
-        work = lambda: aligner.align(image, boxes, "bgr")  # noqa: E731
-        return await asyncio.get_running_loop().run_in_executor(self._aligning, work)
+        return await asyncio.get_running_loop().run_in_executor(self._aligning, aligner.align, image, boxes, "bgr")
 
     # -- what it says -------------------------------------------------------------------------
 
