@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,17 +46,15 @@ from face01d.vision.analyzer import FaceAnalyzer
 from face01d.workers import ProcessWorkers, VisionSettings, VisionWorkers
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.ports import free_port  # noqa: E402 - tests/ is put on the path above
+
 DATA = Path(os.environ.get("FACE01D_DATA", REPO.parent / "shared" / "data"))
 MOSQUITTO = "/usr/sbin/mosquitto"
 ENCODE = VisionSettings(DetectorConfig(), stages=("encode",))
 WORKERS = {"w0": "solo", "w1": "pair", "w2": "pair"}
 START_S = 180.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -2,7 +2,11 @@
 
 It is one datagram to the socket named by $NOTIFY_SOCKET, so it is written
 here rather than pulled in as a dependency. Outside systemd every call is a
-no-op.
+no-op. The datagram is sent without blocking: it is sent from the event
+loop, and a notify socket whose queue is full (systemd stalled; the kernel
+queues only ``net.unix.max_dgram_qlen``, 10 by default) must cost a dropped
+STATUS or WATCHDOG line, never a stalled loop. systemd reads its socket at
+once, so nothing is dropped in practice.
 """
 
 from __future__ import annotations
@@ -25,11 +29,11 @@ class SystemdNotifier:
         if not self._address:
             return
         message = "\n".join(f"{key}={value}" for key, value in fields.items()).encode()
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK) as sock:
             try:
                 sock.sendto(message, self._address)
             except OSError:
-                pass  # systemd went away (shutdown): nothing useful to do
+                pass  # systemd went away (shutdown) or its queue is full: nothing useful to do
 
     def watchdog_interval(self) -> float | None:
         """Half of WatchdogSec, as systemd recommends, or None when no watchdog is set."""

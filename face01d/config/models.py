@@ -54,14 +54,15 @@ class DaemonConfig(Section):
 
     @field_validator("node_id")
     @classmethod
-    def _not_the_shared_gallery(cls, value: str) -> str:
-        """<prefix>/<node>/# is a node's own: these would be the shared gallery's topics (and ACL patterns)."""
+    def _not_a_shared_topic(cls, value: str) -> str:
+        """<prefix>/<node>/# is a node's own (and its ACL pattern's): these would be the shared gallery's
+        or the worker pool's topics."""
         if value.casefold() in RESERVED_NODE_IDS:
-            raise ValueError(f"{value!r} is reserved for the shared gallery's topics")
+            raise ValueError(f"{value!r} is reserved for the shared gallery's and the worker pool's topics")
         return value
 
 
-RESERVED_NODE_IDS = frozenset({"gallery", "gallery-requests", "gallery-responses"})
+RESERVED_NODE_IDS = frozenset({"gallery", "gallery-requests", "gallery-responses", "encode", "workers"})
 
 
 class DetectorKind(str, Enum):

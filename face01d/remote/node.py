@@ -37,8 +37,7 @@ from face01d.config.models import MqttConfig, SetArea, WorkersConfig
 from face01d.faces import Detection, EncodedFace, FaceBox
 from face01d.remote.ledger import Ledger, Roster
 from face01d.remote.link import JobClient, Link
-from face01d.remote.protocol import (Answer, BadMessage, EncodeTopics, Job, ModelSettings, decode_answer,
-                                     encode_job)
+from face01d.remote.protocol import Answer, BadMessage, EncodeTopics, Job, ModelSettings, decode_answer, encode_job
 from face01d.sinks.link import PacketTooLarge, check_packet_size
 from face01d.stats import Percentiles
 from face01d.vision.encoder import AlignedFaces, FaceAligner
@@ -111,6 +110,7 @@ class RemoteEncoder:
     async def stop(self) -> None:
         """Abandon the jobs in flight (WorkerLost, as a process pool does), disconnect, stop the fallback pool."""
         self._ledger.abandon(WorkerLost("the remote encoder was stopped"))
+        self._aligner = None  # a look asked for from now on is lost (WorkerLost), not the executor's RuntimeError
         self._aligning.shutdown(wait=False)
         await self._link.stop()
         if self._fallback is not None:
@@ -122,7 +122,7 @@ class RemoteEncoder:
         millisecond a look."""
         aligner = self._aligner
         if aligner is None:
-            raise WorkerLost("the remote encoder is not started")
+            raise WorkerLost("the remote encoder is not running")  # not started yet, or stopped
         return await asyncio.get_running_loop().run_in_executor(self._aligning, aligner.align, image, boxes, "bgr")
 
     # -- what it says -------------------------------------------------------------------------

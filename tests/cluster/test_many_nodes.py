@@ -23,7 +23,6 @@ from __future__ import annotations
 import collections
 import shutil
 import signal
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,12 +31,23 @@ from typing import Any
 
 import httpx
 import pytest
-
-from cluster_support import (PersistentMosquitto, SceneCamera, SessionRecorder, clip_scene, end_worker, events,
-                             photo_scene, recognized, start_worker, until, wait_online)
+from cluster_support import (
+    PersistentMosquitto,
+    SceneCamera,
+    SessionRecorder,
+    clip_scene,
+    end_worker,
+    events,
+    photo_scene,
+    recognized,
+    start_worker,
+    until,
+    wait_online,
+)
 from e2e.conftest import DaemonProcess
 from remote.remote_helpers import WorkerProcess, sent_to
 from support.broker import MqttRecorder
+from support.ports import free_port
 from support.toml_text import render_config
 
 KIM = "金正恩"
@@ -47,12 +57,6 @@ RUN_S = 120.0  # at most, a run: the scene, the decisions, the track ends
 QUIET_S = 4.0  # no new event on any node this long after the scene: the run is over
 STOP_S = 40.0  # a worker stopped with SIGSTOP this long (the figure)
 SCENE_S = 8.0  # 金正恩 in view this long a run: a lost look (2 × remote_timeout_s) leaves time for another
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

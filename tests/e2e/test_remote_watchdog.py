@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from test_worker_outages import NotifySocket, free_port, until
+from support.ports import free_port
+from test_worker_outages import NotifySocket, until
 
 
 def test_a_remote_pool_without_workers_is_not_ready_yet_the_watchdog_is_pinged(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import httpx
+from support.ports import free_port
 from support.servers import jpeg_frames
 
 KIM = "金正恩"
@@ -29,12 +30,6 @@ def launcher(**constants: float) -> tuple[str, ...]:
     """``python -c``: the face01d command, with these constants of face01d.workers.processes set first."""
     settings = "; ".join(f"processes.{name} = {value!r}" for name, value in constants.items())
     return ("-c", f"from face01d.workers import processes; {settings}; from face01d.cli import main; main()")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def until(condition: Callable[[], object], timeout: float, what: str) -> None:

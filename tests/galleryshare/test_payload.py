@@ -76,11 +76,11 @@ def test_sharing_needs_mqtt_and_one_role() -> None:
     assert Config(gallery=GalleryConfig(publish=True)).gallery.publish
 
 
-def test_a_node_cannot_be_named_like_the_shared_gallery() -> None:
-    """``pattern write face01/%u/#`` would otherwise let that node write the gallery."""
+def test_a_node_cannot_be_named_like_the_shared_gallery_or_the_worker_pool() -> None:
+    """``pattern write face01/%u/#`` would otherwise let that node write the gallery, the jobs or a worker's status."""
     from face01d.config.models import DaemonConfig
 
-    for name in ("gallery", "Gallery", "gallery-requests", "gallery-responses"):
+    for name in ("gallery", "Gallery", "gallery-requests", "gallery-responses", "encode", "WORKERS"):
         with pytest.raises(ValueError, match="reserved"):
             DaemonConfig(node_id=name)
     assert DaemonConfig(node_id="gallery2").node_id == "gallery2"

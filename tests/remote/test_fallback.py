@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 import pytest
+from remote_helpers import ENCODE, node
 from structlog.testing import capture_logs
+from support.ports import free_port
 
 from face01d.workers import ProcessWorkers, WorkerLost
-from remote_helpers import ENCODE, node
-from support.broker import free_port
 
 
 async def until(predicate, timeout: float = 60.0) -> None:  # noqa: ANN001
@@ -83,6 +83,15 @@ async def test_broker_unreachable_falls_back_and_says_why(kim_frame, kim_boxes, 
             "remote encoding: not connected to the MQTT broker; looks are lost"
     finally:
         await remote.stop()
+
+
+async def test_a_look_asked_for_after_stop_is_lost_not_an_error(mosquitto, kim_frame, kim_boxes) -> None:  # noqa: ANN001
+    """A camera's last look may still be on its way while the daemon shuts down: it is lost, as a pool's is."""
+    remote = node(mosquitto, remote_fallback="lost")
+    await remote.start()
+    await remote.stop()
+    with pytest.raises(WorkerLost, match="not running"):
+        await remote.encode("cam", kim_frame, kim_boxes)
 
 
 async def test_an_unanswering_worker_times_out_then_answers_come_back(

@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,17 @@ def test_notify_sends_key_value_lines(notify_socket) -> None:
     path, sock = notify_socket
     SystemdNotifier(str(path)).notify(READY=1, STATUS="2 cameras")
     assert sock.recv(4096) == b"READY=1\nSTATUS=2 cameras"
+
+
+def test_a_socket_nobody_reads_never_blocks_the_caller(notify_socket) -> None:
+    """The kernel queues 10 datagrams on a socket nobody reads; the 11th would block a blocking sender."""
+    path, sock = notify_socket
+    notifier = SystemdNotifier(str(path))
+    sender = threading.Thread(target=lambda: [notifier.notify(WATCHDOG=1) for _ in range(100)], daemon=True)
+    sender.start()
+    sender.join(timeout=10)
+    assert not sender.is_alive(), "notify() blocked on a full notify socket"
+    assert sock.recv(4096) == b"WATCHDOG=1"  # the first ones arrived
 
 
 def test_watchdog_interval_is_half_of_watchdog_usec(notify_socket, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-
+from support.ports import free_port
 from support.rtsp_relay import RtspRelay
 
 __all__ = [
@@ -58,12 +58,6 @@ def jpeg_frames(video: Path, limit: int = 30) -> list[bytes]:
     return frames
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class RtspCamera:
     """An RTSP camera on loopback: ffmpeg loops an H.264 file as RTP into an ``RtspRelay``.
 
@@ -73,7 +67,7 @@ class RtspCamera:
 
     def __init__(self, video: Path, workdir: Path) -> None:
         self.video, self._workdir = video, workdir
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"rtsp://127.0.0.1:{self.port}/cam"
         self._ffmpeg: subprocess.Popen[bytes] | None = None
         self._relay: RtspRelay | None = None
@@ -134,7 +128,7 @@ class _HttpCamera:
     """Shared start/stop of a ``ThreadingHTTPServer`` in a thread, on a port kept across restarts."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.stopping = threading.Event()
         self.paused = False  # True: hold connections open and send nothing
         self.requests = 0
