@@ -257,9 +257,9 @@ class CameraPipeline:
         return self.tracker.update(detections, frame.captured_at, frame.index, frame.read_mono)
 
     def _track_views(self) -> list[TrackView]:
-        """Confirmed tracks with their current box and verdict, for drawing."""
-        return [TrackView(track.id, track.box, *self.namer.verdict_of(track.id))
-                for track in self.tracker.tracks if track.confirmed]
+        """Every track with its current box and verdict: confirmed ones to draw, all to blur."""
+        return [TrackView(track.id, track.box, *self.namer.verdict_of(track.id), confirmed=track.confirmed)
+                for track in self.tracker.tracks]
 
     def _announce(self, who: Identification, frame: Frame | None) -> None:
         events = self.presence.identified(who)

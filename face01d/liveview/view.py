@@ -63,7 +63,7 @@ class LiveView(Sink):
     def frame_analysed(self, camera: str, frame: Frame, tracks: Sequence[TrackView]) -> None:
         feed = self._feeds.get(camera)
         if feed is not None and feed.viewers > 0:
-            feed.offer(frame, tracks)
+            feed.offer(frame, [track for track in tracks if track.confirmed])  # tentative faces: not drawn
 
     async def stop(self, timeout: float) -> None:
         """End every open preview, so the HTTP server's shutdown does not wait for them."""

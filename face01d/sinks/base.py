@@ -40,12 +40,16 @@ class TrackView:
     """One track in an analysed frame, as a drawing of it needs it.
 
     ``name`` is None while the track is undecided, ``UNKNOWN`` for a stranger.
+    ``confirmed`` is False for a face seen in too few frames yet to be a
+    track: the live view does not draw it (it may be a false detection),
+    but ``blur_unknown`` obscures it, since it may be a stranger's first frames.
     """
 
     track_id: str
     box: FaceBox
     name: str | None = None
     percentage: float | None = None
+    confirmed: bool = True
 
 
 class Sink:

@@ -77,6 +77,8 @@ async def test_analysed_frames_reach_only_an_output_that_wants_them(data, tmp_pa
     assert len(watching.frames) == pipeline.stats()["analysed"]
     named = [view for _, views in watching.frames for view in views if view.name == KIM]
     assert named and all(view.percentage is not None and view.percentage > 90 for view in named)
-    undecided = [view for _, views in watching.frames for view in views if view.name is None]
+    undecided = [view for _, views in watching.frames for view in views if view.name is None and view.confirmed]
     assert undecided, "a track is drawn before its verdict, without a name"
+    first_face = next(views for _, views in watching.frames if views)
+    assert [view.confirmed for view in first_face] == [False], "a face's first frame is told of, to be blurred"
     assert [e.name for e in watching.events if e.type is EventType.RECOGNIZED][:1] == [KIM]

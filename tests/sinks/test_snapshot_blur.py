@@ -72,6 +72,15 @@ async def test_without_blur_unknown_every_face_stays(tmp_path: Path, scene) -> N
     assert sharpness(written, right) > 0.5 * sharpness(frame.image, right)
 
 
+async def test_a_face_not_yet_a_track_is_blurred(tmp_path: Path, scene) -> None:
+    """A stranger who walked in a frame ago is not a confirmed track yet: his face goes all the same."""
+    frame, left, right = scene
+    tracks = [TrackView("door-1", left, "Obama"), TrackView("door-2", right, None, confirmed=False)]
+    written = await snapshot(tmp_path, frame, tracks, known_event(frame, left), blur=True)
+    assert sharpness(written, right) < 0.05 * sharpness(frame.image, right)
+    assert sharpness(written, left) > 0.5 * sharpness(frame.image, left)
+
+
 def test_an_event_uses_the_boxes_of_its_own_frame_and_the_newest_verdicts() -> None:
     faces = FrameFaces(frames_kept=3)
     old, new = FaceBox(10, 60, 60, 10), FaceBox(10, 90, 60, 40)
