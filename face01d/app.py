@@ -47,6 +47,7 @@ from face01d.sinks.outputs import Outputs
 from face01d.sinks.snapshots import SnapshotWriter
 from face01d.supervisor import Supervisor, batch_exit_code
 from face01d.systemd import SystemdNotifier
+from face01d.web import WebPage
 from face01d.workers import VisionSettings, VisionWorkers, make_workers
 
 log = structlog.get_logger(__name__)
@@ -154,6 +155,11 @@ class Daemon:
     @property
     def live_view(self) -> LiveView | None:
         return self._parts.live_view
+
+    @property
+    def web_page(self) -> WebPage | None:
+        """The page's parts ([http] with a token); the page's forms call face01d.web.actions with it."""
+        return self._parts.web
 
     # --- start-up -----------------------------------------------------------------
 

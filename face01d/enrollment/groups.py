@@ -26,10 +26,11 @@ import asyncio
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -39,7 +40,14 @@ import structlog
 from face01d.config.models import GalleryConfig
 from face01d.enrollment.clustering import GROUP_DISTANCE, cluster
 from face01d.enrollment.crop_cache import (
-    CropRecord, EncodeFaces, cache_mtime, encode_crop, load_cache, read_event, save_cache, scan_crops,
+    CropRecord,
+    EncodeFaces,
+    cache_mtime,
+    encode_crop,
+    load_cache,
+    read_event,
+    save_cache,
+    scan_crops,
 )
 from face01d.enrollment.gallery_edit import Upload, check_upload, valid_name, write_uploads
 from face01d.enrollment.unknown import EVENT_SUFFIX
@@ -273,8 +281,7 @@ class UnknownGroups:
                     refused.append((crop.event_id, str(error)))
             written = write_uploads(self._gallery, name, [upload for _, upload in uploads]) if uploads else []
             for crop, _ in uploads:
-                crop.crop_path.unlink(missing_ok=True)
-                crop.crop_path.with_suffix(EVENT_SUFFIX).unlink(missing_ok=True)
+                _forget(crop)
         added = tuple(crop.event_id for crop, _ in uploads)
         log.info("unknown group promoted", group=group.id, name=name, added=len(added), refused=len(refused))
         return PromoteResult(name, added, tuple(written), tuple(refused))
@@ -306,6 +313,32 @@ class UnknownGroups:
 
     async def async_promote(self, group_id: str, name: str, event_ids: Sequence[str] | None = None) -> PromoteResult:
         return await self._off_loop(lambda: self.promote(group_id, name, event_ids))
+
+    async def async_promote_through(self, enroll: Callable[[str, bytes], Awaitable[Sequence[str]]], group_id: str,
+                                    name: str, event_ids: Sequence[str] | None = None) -> PromoteResult:
+        """``promote`` for a gallery kept elsewhere (a shared gallery's publisher): each chosen crop goes
+        to ``enroll(name, image bytes)``, which checks it there and answers the files written or raises
+        Face01dError with the reason; a crop leaves ``unknown_dir`` once it is enrolled."""
+        name = valid_name(name)
+        group = await self._off_loop(partial(self.require, group_id))
+        chosen, refused = _choose(group, event_ids)
+        added: list[str] = []
+        written: list[Path] = []
+        for crop in chosen:
+            try:
+                data = await self._off_loop(partial(read_regular, crop.crop_path, MAX_IMAGE_BYTES))
+                written += [Path(file) for file in await enroll(name, data)]
+            except OSError as error:
+                refused.append((crop.event_id, f"{crop.event_id}: the crop cannot be read ({error})"))
+                continue
+            except Face01dError as error:
+                refused.append((crop.event_id, str(error)))
+                continue
+            await self._off_loop(partial(_forget, crop))
+            added.append(crop.event_id)
+        log.info("unknown group promoted", group=group.id, name=name, added=len(added), refused=len(refused),
+                 shared=True)
+        return PromoteResult(name, tuple(added), tuple(written), tuple(refused))
 
     async def _off_loop(self, call: Callable[[], T]) -> T:
         if self._executor is None:
@@ -350,6 +383,12 @@ def _promote_remotely(config: Config, groups: UnknownGroups, group_id: str, name
         except Face01dError as error:
             refused.append((crop.event_id, str(error)))
     return PromoteResult(name, tuple(added), tuple(written), tuple(refused))
+
+
+def _forget(crop: UnknownCrop) -> None:
+    """An enrolled crop leaves ``unknown_dir``, with its event record."""
+    crop.crop_path.unlink(missing_ok=True)
+    crop.crop_path.with_suffix(EVENT_SUFFIX).unlink(missing_ok=True)
 
 
 def _choose(group: UnknownGroup, event_ids: Sequence[str] | None) -> tuple[list[UnknownCrop], list[tuple[str, str]]]:

@@ -22,7 +22,7 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -75,6 +75,8 @@ class EnrollmentApi:
     the route then answers after the reload, and a following ``/recognize``
     already knows the new person.
     """
+
+    shared: ClassVar[bool] = False  # True: the gallery is the broker's, edits go to its publisher
 
     def __init__(self, workers: VisionWorkers, recognizer: Callable[[], Recognizer | None], gallery: GalleryConfig,
                  max_upload_mb: float, reload: Callable[[], object]) -> None:

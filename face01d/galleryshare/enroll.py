@@ -25,6 +25,8 @@ SWAP_WAIT_S = 10.0
 class RemoteEnrollmentApi(EnrollmentApi):
     """``EnrollmentApi`` whose gallery edits are applied by the publisher, through the broker."""
 
+    shared = True
+
     def __init__(self, mqtt: MqttConfig, node_id: str, workers: VisionWorkers,
                  recognizer: Callable[[], Recognizer | None], gallery: GalleryConfig, max_upload_mb: float,
                  reload: Callable[[], object]) -> None:

@@ -3,7 +3,10 @@
 Enrolling is ``UnknownGroups.promote`` (the gallery's own one-face check per
 crop; a crop that fails is named in the message and the others are still
 enrolled, and leave the unknown folder), then the daemon's reload, so the
-next frame of that face is named. Removing goes through the enrollment API.
+next frame of that face is named. On a node whose gallery comes from the
+broker, each crop goes to the publisher instead, through the enrollment
+API, which answers once this node runs the new version. Removing goes
+through the enrollment API.
 Each function answers the one-line message the page shows next.
 """
 
@@ -11,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from functools import partial
 from pathlib import Path
 
 import structlog
 
 from face01d.enrollment.gallery_edit import valid_name
-from face01d.errors import Face01dError
+from face01d.enrollment.routes import EnrollmentApi, Refused
+from face01d.errors import Face01dError, InputError
 from face01d.web.page import WebPage
 
 log = structlog.get_logger(__name__)
@@ -28,14 +33,28 @@ async def enroll_group(page: WebPage, group_id: str, name: str, event_ids: list[
         return "Unknown faces are not kept on this daemon."
     if not event_ids:
         return "Not enrolled: choose at least one face."
+    enrollment = page.enrollment
+    shared = enrollment is not None and enrollment.shared
     try:
-        result = await page.unknown.async_promote(group_id, name, event_ids)
+        if shared:
+            result = await page.unknown.async_promote_through(partial(_enroll_on_publisher, enrollment), group_id,
+                                                              name, event_ids)
+        else:
+            result = await page.unknown.async_promote(group_id, name, event_ids)
     except Face01dError as error:
         return f"Not enrolled: {error}"
-    if result.added:
+    if result.added and not shared:  # a shared gallery's answer came once the new version was swapped in
         await _reloaded(page)
     refused = "; ".join(f"{event_id[:8]}: {reason}" for event_id, reason in result.refused)
     return f"Enrolled {len(result.added)} face(s) as {result.name}." + (f" Refused: {refused}" if refused else "")
+
+
+async def _enroll_on_publisher(enrollment: EnrollmentApi, name: str, data: bytes) -> list[str]:
+    """One crop added by the shared gallery's publisher; its refusal (no face, a bad name) is the reason."""
+    try:
+        return await enrollment.add(name, data)
+    except Refused as refusal:
+        raise InputError(str(refusal)) from None
 
 
 async def _reloaded(page: WebPage) -> None:

@@ -14,12 +14,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support.unknown_crops import keep_crop
 
 from face01d.config.models import GalleryConfig
 from face01d.enrollment.crop_cache import CACHE_NAME
 from face01d.enrollment.groups import GroupNotFound, UnknownGroup, UnknownGroups, folder_recognises, group_id
 from face01d.enrollment.unknown import prune_unknown
-from face01d.events.model import utc_iso
 
 PEOPLE = ("Colin_Powell", "Angelina_Jolie", "Hans_Blix")
 PHOTOS = 4
@@ -31,14 +31,6 @@ def crop_id(person: str, number: int) -> str:
     """A fixed event id (hex, like uuid4's) whose 9th digit says the person: photos are not in id order."""
     digest = hashlib.sha1(f"{person}/{number}".encode()).hexdigest()
     return digest[:8] + str(PEOPLE.index(person)) + digest[9:32]
-
-
-def keep_crop(folder: Path, source: Path, event_id: str, seen: float, camera: str = "door") -> None:
-    """A crop and its event record, as face01d/enrollment/unknown.py writes them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source, folder / f"{event_id}.jpg")
-    record = {"id": event_id, "type": "unknown", "camera": camera, "name": "Unknown", "captured_at": utc_iso(seen)}
-    (folder / f"{event_id}.json").write_text(json.dumps(record))
 
 
 def lfw_photo(data, person: str, number: int) -> Path:

@@ -4,17 +4,28 @@ running subscriber without a restart, and a subscriber starts from its last good
 from __future__ import annotations
 
 import asyncio
-import httpx
 import shutil
 import time
 from pathlib import Path
 
+import httpx
+from galleryshare.conftest import mqtt_for, wait_until, without
+from support.unknown_crops import keep_crop
+
 from face01d.app import Daemon
-from face01d.config.models import (Config, DaemonConfig, EnrollmentConfig, GalleryConfig, HttpConfig, MqttConfig,
-                                   SnapshotConfig, WorkersConfig)
+from face01d.config.models import (
+    Config,
+    DaemonConfig,
+    EnrollmentConfig,
+    GalleryConfig,
+    HttpConfig,
+    MqttConfig,
+    SnapshotConfig,
+    WorkersConfig,
+)
 from face01d.enrollment.gallery_edit import remove_person
 from face01d.galleryshare.publisher import publish_once
-from galleryshare.conftest import mqtt_for, wait_until, without
+from face01d.web.actions import enroll_group
 
 KIM = "金正恩"
 
@@ -120,6 +131,40 @@ async def test_enrollment_on_a_node_reaches_the_publisher_and_comes_back(
             assert removed.status_code == 200, removed.text
             assert "obama" not in b.recognizer.gallery.people
             assert (await client.delete("/gallery/obama")).status_code == 404
+    finally:
+        await stopped(b, run_b)
+        await stopped(a, run_a)
+
+
+async def test_this_is_on_a_node_enrolls_a_stranger_through_the_publisher(
+        mosquitto, data, encoded_cache: Path, tmp_path: Path) -> None:
+    """The page's "This is …" on a node following the broker's gallery: the crops go to the publisher's
+    folder (never a folder of the node's own), the node runs the new version when it answers, and the crop
+    that holds no face is refused with the publisher's reason and stays."""
+    folder, publisher, follower = publisher_and_follower(mosquitto, data, encoded_cache, tmp_path)
+    unknown = tmp_path / "b-unknown"
+    keep_crop(unknown, data("face_recognition/test_images/obama.jpg"), "a" * 32, time.time() - 60)
+    keep_crop(unknown, data("face01/images/invalid_face_image.png"), "b" * 32, time.time() - 30)
+    follower = follower.model_copy(update={
+        "http": HttpConfig(enabled=True, port=0, token="t", stats_interval_s=0),
+        "enrollment": EnrollmentConfig(keep_unknown=True, unknown_dir=unknown)})
+    a, run_a = await started(publisher)
+    b, run_b = await started(follower)
+    try:
+        page = b.web_page
+        assert page is not None and page.unknown is not None
+        groups = await page.unknown.async_groups()
+        group = next(group for group in groups if "a" * 32 in {crop.event_id for crop in group.crops})
+        blank = next(group for group in groups if "b" * 32 in {crop.event_id for crop in group.crops})
+        said = await enroll_group(page, group.id, "obama", ["a" * 32])
+        assert said == "Enrolled 1 face(s) as obama.", said
+        assert "obama" in b.recognizer.gallery.people  # the answer came after the swap
+        assert any(path.name.startswith("obama_") for path in folder.iterdir())  # in the publisher's folder
+        assert not (unknown / f"{'a' * 32}.jpg").exists() and not (unknown / f"{'a' * 32}.json").exists()
+        refused = await enroll_group(page, blank.id, "nobody", ["b" * 32])
+        assert refused.startswith("Enrolled 0 face(s) as nobody. Refused: bbbbbbbb:") and "face" in refused, refused
+        assert (unknown / f"{'b' * 32}.jpg").exists()  # kept, to be named another day
+        assert not any(path.name.startswith("nobody") for path in folder.iterdir())
     finally:
         await stopped(b, run_b)
         await stopped(a, run_a)
