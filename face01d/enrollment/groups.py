@@ -40,14 +40,7 @@ import structlog
 from face01d.config.models import GalleryConfig
 from face01d.enrollment.clustering import GROUP_DISTANCE, cluster
 from face01d.enrollment.crop_cache import (
-    CropRecord,
-    EncodeFaces,
-    cache_mtime,
-    encode_crop,
-    load_cache,
-    read_event,
-    save_cache,
-    scan_crops,
+    CropRecord, EncodeFaces, cache_mtime, encode_crop, load_cache, read_event, save_cache, scan_crops,
 )
 from face01d.enrollment.gallery_edit import Upload, check_upload, valid_name, write_uploads
 from face01d.enrollment.unknown import EVENT_SUFFIX

@@ -37,7 +37,8 @@ from face01d.config.models import MqttConfig, SetArea, WorkersConfig
 from face01d.faces import Detection, EncodedFace, FaceBox
 from face01d.remote.ledger import Ledger, Roster
 from face01d.remote.link import JobClient, Link
-from face01d.remote.protocol import Answer, BadMessage, EncodeTopics, Job, ModelSettings, decode_answer, encode_job
+from face01d.remote.protocol import (Answer, BadMessage, EncodeTopics, Job, ModelSettings, decode_answer,
+                                     encode_job)
 from face01d.sinks.link import PacketTooLarge, check_packet_size
 from face01d.stats import Percentiles
 from face01d.vision.encoder import AlignedFaces, FaceAligner

@@ -31,19 +31,8 @@ from typing import Any
 
 import httpx
 import pytest
-from cluster_support import (
-    PersistentMosquitto,
-    SceneCamera,
-    SessionRecorder,
-    clip_scene,
-    end_worker,
-    events,
-    photo_scene,
-    recognized,
-    start_worker,
-    until,
-    wait_online,
-)
+from cluster_support import (PersistentMosquitto, SceneCamera, SessionRecorder, clip_scene, end_worker, events,
+                             photo_scene, recognized, start_worker, until, wait_online)
 from e2e.conftest import DaemonProcess
 from remote.remote_helpers import WorkerProcess, sent_to
 from support.broker import MqttRecorder

@@ -14,12 +14,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from support.unknown_crops import keep_crop
 
 from face01d.config.models import GalleryConfig
 from face01d.enrollment.crop_cache import CACHE_NAME
 from face01d.enrollment.groups import GroupNotFound, UnknownGroup, UnknownGroups, folder_recognises, group_id
 from face01d.enrollment.unknown import prune_unknown
+from support.unknown_crops import keep_crop
 
 PEOPLE = ("Colin_Powell", "Angelina_Jolie", "Hans_Blix")
 PHOTOS = 4

@@ -9,23 +9,15 @@ import time
 from pathlib import Path
 
 import httpx
-from galleryshare.conftest import mqtt_for, wait_until, without
-from support.unknown_crops import keep_crop
 
 from face01d.app import Daemon
-from face01d.config.models import (
-    Config,
-    DaemonConfig,
-    EnrollmentConfig,
-    GalleryConfig,
-    HttpConfig,
-    MqttConfig,
-    SnapshotConfig,
-    WorkersConfig,
-)
+from face01d.config.models import (Config, DaemonConfig, EnrollmentConfig, GalleryConfig, HttpConfig, MqttConfig,
+                                   SnapshotConfig, WorkersConfig)
 from face01d.enrollment.gallery_edit import remove_person
 from face01d.galleryshare.publisher import publish_once
 from face01d.web.actions import enroll_group
+from galleryshare.conftest import mqtt_for, wait_until, without
+from support.unknown_crops import keep_crop
 
 KIM = "金正恩"
 

@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 import pytest
-from remote_helpers import ENCODE, node
 from structlog.testing import capture_logs
-from support.ports import free_port
 
 from face01d.workers import ProcessWorkers, WorkerLost
+from remote_helpers import ENCODE, node
+from support.ports import free_port
 
 
 async def until(predicate, timeout: float = 60.0) -> None:  # noqa: ANN001
