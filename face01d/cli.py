@@ -386,7 +386,8 @@ def report(ctx: click.Context, events: Path, out: Path) -> None:
         click.echo(f"face01d: {events}: {timeline.skipped} lines were not face01d events (left out)", err=True)
     people = len({bar.name for bar in timeline.bars})
     click.echo(f"{out}: {len(timeline.rows())} rows, {people} people, {len(timeline.bars)} stays, "
-               f"{len(timeline.unknown)} unknown faces")
+               f"{len(timeline.unknown)} unknown faces"
+               + (f", {len(timeline.access)} access decisions" if timeline.access else ""))
 
 
 from face01d.cli_unknown import unknown  # noqa: E402 - it uses the helpers above

@@ -2,7 +2,8 @@
 
 Reads what face01d already writes (``run --stdout`` JSON lines, or
 ``mosquitto_sub -v`` lines ``<topic> <json>``) so a day's events can be looked
-at without a database. The pure part, lines → ``Timeline``, is separate from
+at without a database. An access camera's decisions are marks on the person's
+row (the unknown row for a stranger): granted or denied. The pure part, lines → ``Timeline``, is separate from
 the drawing so that tests check it exactly; matplotlib is imported only when
 drawing, so ``face01d --help`` stays fast.
 """
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-EVENT_TYPES = frozenset({"recognized", "unknown", "left"})
+EVENT_TYPES = frozenset({"recognized", "unknown", "left", "access"})
 UNKNOWN_ROW = UNKNOWN  # the per-camera row of unknown faces: the one name no stay can have
 FIG_WIDTH_IN = 12.0
 ROW_HEIGHT_IN = 0.45
@@ -69,16 +70,29 @@ class Sighting:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """One ``access`` event: a mark on the person's row (the unknown row when nobody was named)."""
+
+    camera: str
+    name: str
+    at: float
+    granted: bool
+
+
+@dataclass(frozen=True)
 class Timeline:
     bars: tuple[Bar, ...] = ()
     unknown: tuple[Sighting, ...] = ()
+    access: tuple[Decision, ...] = ()
     skipped: int = 0  # lines that were neither an event nor a ``<topic> <event>`` line
     span: tuple[float, float] | None = None  # first and last timestamp, None without events
 
     def rows(self) -> list[tuple[str, str]]:
         """(camera, person) rows, camera by camera, each camera's unknown row last."""
         people = {(bar.camera, bar.name) for bar in self.bars}
+        people |= {(d.camera, d.name) for d in self.access if d.name != UNKNOWN_ROW}
         unknown = {(s.camera, UNKNOWN_ROW) for s in self.unknown}
+        unknown |= {(d.camera, UNKNOWN_ROW) for d in self.access if d.name == UNKNOWN_ROW}
         cameras = sorted({camera for camera, _ in people | unknown})
         return [row for camera in cameras for group in (people, unknown)
                 for row in sorted(r for r in group if r[0] == camera)]
@@ -90,6 +104,7 @@ class _Reading:
 
     bars: list[Bar] = field(default_factory=list)
     unknown: list[Sighting] = field(default_factory=list)
+    access: list[Decision] = field(default_factory=list)
     open: dict[tuple[str, str], float] = field(default_factory=dict)  # (camera, name) → recognized at
 
 
@@ -154,16 +169,18 @@ def build_timeline(lines: Iterable[str]) -> Timeline:
     last = _timestamp(events[-1]["captured_at"]) or 0.0
     still_open = [Bar(camera, name, start, last, open=True) for (camera, name), start in reading.open.items()]
     return Timeline(bars=tuple(sorted([*reading.bars, *still_open], key=lambda bar: (bar.camera, bar.name, bar.start))),
-                    unknown=tuple(reading.unknown), skipped=skipped,
+                    unknown=tuple(reading.unknown), access=tuple(reading.access), skipped=skipped,
                     span=(_timestamp(events[0]["captured_at"]) or 0.0, last))
 
 
 def _walk(reading: _Reading, record: dict[str, Any]) -> None:
-    """One event: open a bar, close it, or mark an unknown face."""
+    """One event: open a bar, close it, or mark an unknown face or an access decision."""
     at = _timestamp(record["captured_at"]) or 0.0
     key = (record["camera"], record["name"])
     if record["type"] == "unknown":
         reading.unknown.append(Sighting(record["camera"], at))
+    elif record["type"] == "access":
+        reading.access.append(Decision(*key, at, granted=record.get("granted") is True))
     elif record["type"] == "recognized":
         reading.open.setdefault(key, at)  # a repeat while present keeps the first arrival
     elif key in reading.open:  # left; a left with nothing open (the file starts mid-stay) draws nothing
@@ -226,6 +243,10 @@ def _plot_rows(axes: Axes, timeline: Timeline, rows: list[tuple[str, str]]) -> N
     for sighting in timeline.unknown:
         axes.plot([_local(sighting.at)], [index[(sighting.camera, UNKNOWN_ROW)]], marker="x", color="dimgray",
                   linestyle="none")
+    for decision in timeline.access:
+        axes.plot([_local(decision.at)], [index[(decision.camera, decision.name)]], linestyle="none",
+                  marker="^" if decision.granted else "v", color="green" if decision.granted else "red",
+                  markersize=9, markeredgecolor="black", markeredgewidth=0.5)
     axes.set_ylim(len(rows) - 0.5, -0.5)  # first row on top
     axes.grid(axis="x", alpha=0.3)
 
@@ -247,7 +268,8 @@ def _time_axis(axes: Axes, timeline: Timeline) -> None:
     moment = datetime.fromtimestamp(timeline.span[0]).astimezone()
     zone = moment.strftime("UTC%z") + ("" if (moment.tzname() or "UTC").startswith(("UTC", "+", "-"))
                                        else f" {moment.tzname()}")
-    axes.set_xlabel(f"local time ({zone}); hatched: still present when the file ends; x: unknown face")
+    doors = "; ▲ access granted, ▼ denied" if timeline.access else ""
+    axes.set_xlabel(f"local time ({zone}); hatched: still present when the file ends; x: unknown face{doors}")
 
 
 def cjk_font_for(texts: Iterable[str]) -> FontProperties | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from structlog.testing import capture_logs
 
 from face01d.errors import ExitCode
 from face01d.events.model import UNKNOWN, Event, EventType
-from face01d.report import Bar, Sighting, build_timeline, cjk_font_for
+from face01d.report import Bar, Decision, Sighting, build_timeline, cjk_font_for
 
 T0 = 1_764_000_000.0  # 2025-11-24T16:00:00Z
 KIM = "金正恩"
@@ -67,6 +68,22 @@ def test_lines_become_stays_and_unknown_marks() -> None:
     assert timeline.rows() == [("door", KIM), ("door", UNKNOWN), ("garage", "obama"), ("garage", UNKNOWN)]
 
 
+def door_decisions() -> list[str]:
+    """A door's day: 金正恩 arrives and is let in; a stranger is turned away; 金正恩 leaves."""
+    arrive, leave = event(EventType.RECOGNIZED, "door", KIM, 0), event(EventType.LEFT, "door", KIM, 60)
+    let_in = replace(event(EventType.ACCESS, "door", KIM, 1), granted=True, reasons=())
+    turned_away = replace(event(EventType.ACCESS, "door", UNKNOWN, 30), granted=False, reasons=("unknown",))
+    return [wire(arrive), wire(let_in, topic=True), wire(turned_away), wire(leave)]
+
+
+def test_access_decisions_are_marks_on_the_persons_row() -> None:
+    timeline = build_timeline(door_decisions())
+    assert timeline.access == (Decision("door", KIM, T0 + 1, granted=True),
+                               Decision("door", UNKNOWN, T0 + 30, granted=False))
+    assert timeline.bars == (Bar("door", KIM, T0, T0 + 60),) and timeline.skipped == 0
+    assert timeline.rows() == [("door", KIM), ("door", UNKNOWN)]  # a turned-away stranger has the unknown row
+
+
 def test_no_events_is_an_empty_timeline() -> None:
     timeline = build_timeline(NOT_EVENTS)
     assert (timeline.bars, timeline.unknown, timeline.skipped, timeline.span) == ((), (), 3, None)
@@ -92,6 +109,18 @@ def test_report_draws_a_timeline_png(tmp_path: Path) -> None:
     ink = (picture < 200).any(axis=2).mean()
     colour = (np.ptp(picture.astype(int), axis=2) > 60).mean()  # the bars are coloured, the text is not
     assert 0.01 < ink < 0.6 and colour > 0.005
+
+
+def test_report_counts_and_draws_access_decisions(tmp_path: Path) -> None:
+    events, out = tmp_path / "events.jsonl", tmp_path / "timeline.png"
+    events.write_text("\n".join(door_decisions()) + "\n", encoding="utf-8")
+    result = report(events, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{out}: 2 rows, 1 people, 1 stays, 0 unknown faces, 2 access decisions"
+    picture = cv2.imread(str(out)).astype(int)
+    blue, green, red = picture[..., 0], picture[..., 1], picture[..., 2]
+    assert ((green > 100) & (red < 60) & (blue < 60)).sum() > 20  # the green mark: granted
+    assert ((red > 200) & (green < 60) & (blue < 60)).sum() > 20  # the red mark: denied
 
 
 @pytest.mark.parametrize("make_path, message", [
