@@ -200,6 +200,7 @@ class Daemon:
             gallery_share=self._share.stats if self._share is not None else None,
             unknown_crops=self._parts.unknown_crops.stats if self._parts.unknown_crops is not None else None,
             preview_viewers=self._parts.live_view.viewers if self._parts.live_view is not None else None,
+            http_shed=dict(self._parts.http.guard.shed) if self._parts.http is not None else None,
             output_failures=self._outputs.failures,
             unattributed_decoder_errors=native_stderr.unattributed_decoder_errors(),
             vision={pool: health.as_dict() for pool, health in self._workers.health().items()},

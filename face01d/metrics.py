@@ -42,6 +42,7 @@ CAMERA_COUNTERS = {  # pipeline.stats() key → (metric, help)
     "looks_lost": ("looks_lost", "Looks (face encodings) lost: the vision worker hung, died or was missing"),
     "tracks_undecided": ("tracks_undecided", "Tracks that ended without a verdict after losing looks"),
 }
+HTTP_SHED_REASONS = ("refused", "head", "body", "send")  # face01d.http.guard's reasons, each shown from start
 FRAME_TO_RESULT = "frame_to_result"  # the stage name of stats()["latency_ms"]: frame read → tracks updated
 FRAME_TO_EVENT = "frame_to_event"  # frame read → event dispatched, observed by Metrics.event
 MS_PER_S = 1000.0
@@ -61,6 +62,7 @@ class Figures:
     remote_encode: Mapping[str, Any] | None = None  # RemoteEncoder.stats, None unless encode = "remote"
     unknown_crops: Mapping[str, Any] | None = None  # UnknownCrops.stats, None when not kept
     preview_viewers: Mapping[str, int] | None = None  # camera → open previews, None without the live view
+    http_shed: Mapping[str, int] | None = None  # ConnectionGuard.shed (reason → clients), None without HTTP
     output_failures: int = 0  # news an output raised on (Outputs.failures)
     unattributed_decoder_errors: int = 0  # FFmpeg errors no single camera could be charged with
 
@@ -135,6 +137,7 @@ class Metrics:
             "outputs": {"failures": figures.output_failures, "unknown_crops": _copy(figures.unknown_crops),
                         "preview_viewers": _copy(figures.preview_viewers),
                         "unattributed_decoder_errors": figures.unattributed_decoder_errors},
+            "http": {"shed": _copy(figures.http_shed)} if figures.http_shed is not None else None,
         }
 
 
@@ -274,6 +277,10 @@ def _other_outputs(figures: Figures) -> Iterator[Metric]:
         for camera, count in figures.preview_viewers.items():
             viewers.add_metric([camera], float(count))
         yield viewers
+    if figures.http_shed is not None:
+        yield _by_outcome("http_clients_shed", "HTTP clients shed: refused past the cap, or too slow to send their "
+                          "head or body or to read the answer", figures.http_shed, HTTP_SHED_REASONS,
+                          label="reason")
     yield CounterMetricFamily(f"{PREFIX}_output_failures", "News an output failed on (logged once per kind)",
                               value=float(figures.output_failures))
     yield CounterMetricFamily(f"{PREFIX}_decoder_errors_unattributed",
@@ -314,8 +321,9 @@ def _remote_metrics(stats: Mapping[str, Any] | None) -> Iterator[Metric]:
                             value=float(stats.get("problem") is None))
 
 
-def _by_outcome(name: str, text: str, counts: Mapping[str, Any], outcomes: tuple[str, ...]) -> Metric:
-    family = CounterMetricFamily(f"{PREFIX}_{name}", text, labels=["outcome"])
+def _by_outcome(name: str, text: str, counts: Mapping[str, Any], outcomes: tuple[str, ...],
+                label: str = "outcome") -> Metric:
+    family = CounterMetricFamily(f"{PREFIX}_{name}", text, labels=[label])
     for outcome in outcomes:
         family.add_metric([outcome], float(counts.get(outcome) or 0))
     return family

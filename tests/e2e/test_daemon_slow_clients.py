@@ -24,6 +24,7 @@ MAX_CONNECTIONS = 230
 MARGIN_S = 1.5  # accepting 200 at once, and timers, in a daemon analysing frames on a loaded two-core machine
 HTTP = {"enabled": True, "port": 0, "head_timeout_s": HEAD_TIMEOUT_S, "body_timeout_s": BODY_TIMEOUT_S,
         "send_timeout_s": 1.0, "keepalive_s": 1.0, "max_connections": MAX_CONNECTIONS}
+SHED = re.compile(r'^face01d_http_clients_shed_total\{reason="(\w+)"\} (\S+)$', re.MULTILINE)
 ANALYSED = re.compile(r'^face01d_camera_frames_analysed_total\{camera="porch"\} (\S+)$', re.MULTILINE)
 
 
@@ -63,6 +64,11 @@ def analysed(base: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+def shed(base: str) -> dict[str, float]:
+    """face01d_http_clients_shed_total by reason, from /metrics."""
+    return {reason: float(count) for reason, count in SHED.findall(get(base, "/metrics").text)}
+
+
 def settled_descriptors(pid: int) -> int:
     """The daemon's descriptor count once it holds still for half a second."""
     counts = [open_descriptors(pid)]
@@ -77,7 +83,7 @@ def test_200_half_heads_are_closed_within_the_head_timeout_while_the_camera_and_
     port = int(base.rsplit(":", 1)[1])
     pid = process.process.pid
     baseline = settled_descriptors(pid)
-    before = analysed(base)
+    before, shed_before = analysed(base), shed(base)
     slow = [connect(port, HALF_HEAD) for _ in range(200)]
     wait_until(lambda: open_descriptors(pid) >= baseline + 200, 5)  # the daemon holds them all
     held = open_descriptors(pid)
@@ -86,6 +92,7 @@ def test_200_half_heads_are_closed_within_the_head_timeout_while_the_camera_and_
     close_all(slow)
     assert not still_open, f"{len(still_open)} of 200 still open"
     assert analysed(base) > before  # the camera went on
+    assert shed(base)["head"] - shed_before["head"] == 200  # each one counted, for /metrics and the stats
     closed_after = sorted(client.closed_after for client in slow)
     assert closed_after[-1] < HEAD_TIMEOUT_S + MARGIN_S and closed_after[0] > HEAD_TIMEOUT_S - 0.1
     wait_until(lambda: open_descriptors(pid) <= baseline, 10)
@@ -114,6 +121,7 @@ def test_a_short_body_gets_408_and_a_hang_up_is_one_info_line(daemon):
 def test_a_connection_beyond_the_cap_is_refused_at_once(daemon):
     process, base = daemon
     port = int(base.rsplit(":", 1)[1])
+    refused_before = shed(base)["refused"]  # read before the cap is reached: /metrics needs a place too
     baseline = settled_descriptors(process.process.pid)
     held = [connect(port) for _ in range(MAX_CONNECTIONS)]
     wait_until(lambda: open_descriptors(process.process.pid) >= baseline + MAX_CONNECTIONS, 5)
@@ -125,3 +133,4 @@ def test_a_connection_beyond_the_cap_is_refused_at_once(daemon):
     close_all([extra, *held])
     wait_until(lambda: open_descriptors(process.process.pid) <= baseline, 5)
     assert get(base, "/healthz").status_code == 200
+    assert shed(base)["refused"] - refused_before == 1

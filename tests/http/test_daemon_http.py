@@ -68,7 +68,7 @@ async def test_the_stats_loop_publishes_the_metrics_payload() -> None:
     finally:
         loop.cancel()
     assert set(recorder.payloads[0]) == {"at", "cameras", "events", "mqtt", "snapshots", "gallery", "outputs", "vision",
-                                         "remote_encode"}
+                                         "remote_encode", "http"}
 
 
 class FailingStats(Sink):

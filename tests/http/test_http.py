@@ -50,6 +50,7 @@ class FixedFigures:
                        gallery_people=3, gallery_encodings=11,
                        unknown_crops={"written": 4, "failed": 0, "dropped": 1, "pruned": 2},
                        preview_viewers={"door": 2}, output_failures=3, unattributed_decoder_errors=5,
+                       http_shed={"head": 200, "send": 1},
                        vision={"detect": PoolHealth(2, 2).as_dict(),
                                "encode": PoolHealth(0, 1, "no vision worker (encode): EMFILE", 4).as_dict()})
 
@@ -115,6 +116,8 @@ async def test_metrics_show_each_figure_per_camera(client: httpx.AsyncClient, me
         'face01d_unknown_crops_total{outcome="pruned"} 2.0',
         'face01d_preview_viewers{camera="door"} 2.0',
         "face01d_output_failures_total 3.0",
+        'face01d_http_clients_shed_total{reason="head"} 200.0',
+        'face01d_http_clients_shed_total{reason="refused"} 0.0',
         "face01d_decoder_errors_unattributed_total 5.0",
         'face01d_camera_looks_lost_total{camera="door"} 6.0',
         'face01d_camera_tracks_undecided_total{camera="door"} 1.0',
@@ -203,6 +206,7 @@ def test_the_stats_message_carries_the_same_figures(metrics: Metrics) -> None:
     assert payload["events"] == {"unknown": 1}
     assert payload["mqtt"]["connected"] is True and payload["snapshots"]["failed"] == 2
     assert payload["gallery"] == {"people": 3, "encodings": 11}
+    assert payload["http"] == {"shed": {"head": 200, "send": 1}}
 
 
 def test_http_defaults_are_off_and_loopback() -> None:
