@@ -26,6 +26,7 @@ from face01d.gallery.model import Gallery
 from face01d.metrics import Metrics
 from face01d.recognition.recognizer import Recognizer
 from face01d.web.events_log import EventLog
+from face01d.web.lockout import LoginLockout
 from face01d.web.sessions import Sessions
 
 log = structlog.get_logger(__name__)
@@ -49,6 +50,7 @@ class WebPage:
 
     token: str
     sessions: Sessions
+    lockout: LoginLockout
     events: EventLog
     unknown: UnknownGroups | None  # None: [enrollment] keep_unknown is off
     enrollment: EnrollmentApi | None
@@ -109,8 +111,8 @@ def make_web(config: Config, enrollment: EnrollmentApi | None, recognizer: Calla
     templates.env.filters["local_time"] = local_time
     state = unknown_dir(config).parent
     unknown = _groups(config, recognizer) if config.enrollment.keep_unknown else None
-    return WebPage(http.token.get_secret_value(), Sessions(), EventLog(state / "events"), unknown, enrollment,
-                   recognizer, reload, metrics, config.preview.enabled,
+    return WebPage(http.token.get_secret_value(), Sessions(), LoginLockout(), EventLog(state / "events"), unknown,
+                   enrollment, recognizer, reload, metrics, config.preview.enabled,
                    [camera.name for camera in config.cameras if camera.enabled], templates)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import re
 import tempfile
 from datetime import date
@@ -71,8 +72,17 @@ def _login_routes(page: WebPage) -> list[BaseRoute]:
         given = (await form(request)).get("token", [""])[0]
         if not same_origin(request.scope):
             return render(page, request, "login.html", 403, error="The login must come from this page.")
+        address = request.client.host if request.client is not None else "unknown"
+        wait_s = page.lockout.wait_s(address)
+        if wait_s:  # the token is not even compared: guessing stays as slow as the lockout
+            response = render(page, request, "login.html", 429,
+                              error=f"Too many wrong tokens. Try again in {math.ceil(wait_s / 60)} min.")
+            response.headers["Retry-After"] = str(wait_s)
+            return response
         if not hmac.compare_digest(given.encode(), page.token.encode()):
+            page.lockout.failed(address)
             return render(page, request, "login.html", 401, error="Wrong token.")
+        page.lockout.succeeded(address)
         cookie, _ = page.sessions.create()
         response = RedirectResponse("/", 303)
         response.set_cookie(COOKIE, cookie, max_age=int(SESSION_TTL_S), httponly=True, samesite="strict",
