@@ -94,11 +94,17 @@ def report(*args: str | Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_report_draws_a_timeline_png(tmp_path: Path) -> None:
-    events, out = tmp_path / "events.jsonl", tmp_path / "timeline.png"
-    events.write_text("\n".join(day()) + "\n", encoding="utf-8")
+def report_of(lines: list[str], folder: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``face01d report`` of these lines as a file; its result and the picture's path."""
+    events, out = folder / "events.jsonl", folder / "timeline.png"
+    events.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = report(events, "--out", out)
     assert result.returncode == 0, result.stderr
+    return result, out
+
+
+def test_report_draws_a_timeline_png(tmp_path: Path) -> None:
+    result, out = report_of(day(), tmp_path)
     assert result.stdout.strip() == f"{out}: 4 rows, 2 people, 3 stays, 2 unknown faces"
     assert result.stderr.count("lines were not face01d events") == 1 and "3 lines" in result.stderr
     assert "Traceback" not in result.stderr
@@ -112,10 +118,7 @@ def test_report_draws_a_timeline_png(tmp_path: Path) -> None:
 
 
 def test_report_counts_and_draws_access_decisions(tmp_path: Path) -> None:
-    events, out = tmp_path / "events.jsonl", tmp_path / "timeline.png"
-    events.write_text("\n".join(door_decisions()) + "\n", encoding="utf-8")
-    result = report(events, "--out", out)
-    assert result.returncode == 0, result.stderr
+    result, out = report_of(door_decisions(), tmp_path)
     assert result.stdout.strip() == f"{out}: 2 rows, 1 people, 1 stays, 0 unknown faces, 2 access decisions"
     picture = cv2.imread(str(out)).astype(int)
     blue, green, red = picture[..., 0], picture[..., 1], picture[..., 2]
