@@ -52,7 +52,10 @@ async def test_a_missing_or_foreign_client_certificate_is_refused_once_and_backe
     assert not sink.stats["connected"] and sink.stats["attempts"] < STORM_ATTEMPTS
     loud = [e for e in logs if e["log_level"] in ("warning", "error")]
     assert [e["event"] for e in loud] == ["mqtt.unreachable"], loud
-    assert why in loud[0]["reason"].lower(), loud[0]
+    # The broker's TLS alert names the cause; with TLS 1.3 the client's handshake is over before the broker
+    # checks its certificate, so an attempt may read the broker's close ("EOF occurred") before the alert.
+    reasons = [e["reason"].lower() for e in logs if e["event"] == "mqtt.unreachable"]
+    assert any(why in text for text in reasons), reasons
 
 
 async def test_an_encrypted_key_is_opened_with_keyfile_password_file(mosquitto_mtls, make_sink, tmp_path, caplog):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -37,8 +38,16 @@ TARO = "Taro"
 async def wait_for(condition: Callable[[], object], timeout: float = 120.0, every: float = 0.2) -> None:
     """Poll ``condition`` (run in a thread: it may drive the browser) until it is true."""
     async with asyncio.timeout(timeout):
-        while not await asyncio.to_thread(condition):
+        while not await asyncio.to_thread(_holds, condition):
             await asyncio.sleep(every)
+
+
+def _holds(condition: Callable[[], object]) -> bool:
+    """The condition; False when the page it was reading was replaced meanwhile (a form's answer arriving)."""
+    try:
+        return bool(condition())
+    except StaleElementReferenceException:
+        return False
 
 
 def stranger_gallery(data, tmp_path: Path) -> Path:
