@@ -36,6 +36,7 @@ from face01d.vision.encoder import CHIP_SIDE, AlignedFaces
 
 VERSION = 2  # 2: chips (aligned on the node) instead of the crop and its boxes
 ENCODER_MODEL = "dlib_face_recognition_resnet_model_v1"  # vision/models.py's "encoder" file
+WORKER_APPLIES = ("jitters", "encoder")  # the settings a worker applies; landmarks are applied by the node
 _LENGTH = struct.Struct(">I")
 MAX_HEADER = 64 * 1024  # a header beyond this is not ours
 MAX_BOXES = 100  # [detector] max_faces' own limit
@@ -77,7 +78,8 @@ class EncodeTopics:
 
 @dataclass(frozen=True, slots=True)
 class ModelSettings:
-    """What makes two encodings comparable: a worker refuses a job whose settings differ from its own."""
+    """What makes two encodings comparable. The node applies ``landmarks`` itself (it aligns the chips),
+    so a worker compares only what it applies, ``WORKER_APPLIES``, and refuses a job that differs there."""
 
     landmarks: str
     jitters: int
@@ -94,9 +96,9 @@ class ModelSettings:
             raise BadMessage(f"bad model settings: {exc}") from None
 
     def differences(self, other: ModelSettings) -> str | None:
-        """None when equal, else what differs, in words (the refusal's reason)."""
+        """None when equal in what a worker applies, else what differs, in words (the refusal's reason)."""
         mine, theirs = self.as_dict(), other.as_dict()
-        diffs = [f"{key} {theirs[key]!r} (mine: {mine[key]!r})" for key in mine if mine[key] != theirs[key]]
+        diffs = [f"{key} {theirs[key]!r} (mine: {mine[key]!r})" for key in WORKER_APPLIES if mine[key] != theirs[key]]
         return "; ".join(diffs) or None
 
 

@@ -10,8 +10,9 @@ announces one more as its MQTT 5 Receive Maximum (the next crop travels
 while the last is encoded: with exactly as many, an encoder idles for each
 transfer) and acknowledges a job only once answered, so the broker never
 gives it more jobs than that; a job whose model
-settings (landmarks, jitters, encoder) differ from its own is refused, not
-encoded into something the node's gallery cannot be compared with.
+settings (jitters, encoder) differ from its own is refused, not encoded
+into something the node's gallery cannot be compared with. Landmarks are
+the node's own business: it aligned the chips with them.
 
 It says how it is on ``<prefix>/workers/<id>/status`` (retained JSON, a Last
 Will of ``offline``), which nodes read to know whether anyone is there, and

@@ -122,6 +122,21 @@ async def test_a_late_second_answer_is_dropped_as_a_duplicate(mosquitto, recorde
         await remote.stop()
 
 
+async def test_a_worker_with_other_landmarks_answers_as_the_local_pool_would(
+        mosquitto, recorder, start_worker, kim_frame, kim_boxes) -> None:  # noqa: ANN001
+    """The node aligned the chips with its own landmarks: the worker's do not enter into it."""
+    start_worker(mosquitto, "large", recorder, gallery={"landmarks": "large"})
+    local, remote = ProcessWorkers(ENCODE, 1), node(mosquitto, remote_fallback="lost")
+    await asyncio.gather(local.start(), remote.start())
+    try:
+        await until(lambda: remote.health()["encode"].alive == 1)
+        got = await remote.encode("cam", kim_frame, kim_boxes)
+        assert same(got, await local.encode("cam", kim_frame, kim_boxes))
+        assert remote.counts["answered"] == 1 and remote.counts["refused"] == 0
+    finally:
+        await asyncio.gather(local.stop(), remote.stop())
+
+
 async def test_a_worker_with_other_model_settings_refuses(mosquitto, recorder, start_worker, kim_frame,
                                                           kim_boxes) -> None:  # noqa: ANN001
     other = start_worker(mosquitto, "jitters2", recorder, gallery={"jitters": 2})
