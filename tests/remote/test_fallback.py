@@ -85,7 +85,8 @@ async def test_broker_unreachable_falls_back_and_says_why(kim_frame, kim_boxes, 
         await remote.stop()
 
 
-async def test_a_look_asked_for_after_stop_is_lost_not_an_error(mosquitto, kim_frame, kim_boxes) -> None:  # noqa: ANN001
+async def test_a_look_asked_for_after_stop_is_lost_not_an_error(
+        mosquitto, kim_frame, kim_boxes) -> None:  # noqa: ANN001
     """A camera's last look may still be on its way while the daemon shuts down: it is lost, as a pool's is."""
     remote = node(mosquitto, remote_fallback="lost")
     await remote.start()
