@@ -363,19 +363,16 @@ def promote_group(config: Config, gallery: GalleryConfig, unknown_dir: Path, gro
 
 
 def _promote_remotely(config: Config, groups: UnknownGroups, group_id: str, name: str) -> PromoteResult:
+    """The page's way (``async_promote_through``), with the shell's request to the publisher."""
     from face01d.galleryshare import remote_edit  # noqa: PLC0415 - MQTT only when the gallery is shared
 
-    group = groups.require(group_id)
-    added: list[str] = []
-    written: list[Path] = []
-    refused: list[tuple[str, str]] = []
-    for crop in group.crops:
-        try:
-            written += [Path(path) for path in remote_edit.promote(config, groups.directory, crop.event_id, name)]
-            added.append(crop.event_id)
-        except Face01dError as error:
-            refused.append((crop.event_id, str(error)))
-    return PromoteResult(name, tuple(added), tuple(written), tuple(refused))
+    async def enroll(person: str, data: bytes) -> list[str]:
+        return await remote_edit.edit(config, "add", person, data)
+
+    try:
+        return asyncio.run(groups.async_promote_through(enroll, group_id, name))
+    finally:
+        groups.close()
 
 
 def _forget(crop: UnknownCrop) -> None:

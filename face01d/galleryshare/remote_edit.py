@@ -28,7 +28,12 @@ def shared(config: Config, gallery_dir: Path | None) -> bool:
 
 
 def _edit(config: Config, action: str, name: str, data: bytes = b"") -> list[str]:
-    answer = asyncio.run(send_request(config.mqtt, config.daemon.node_id, action, name, data))
+    return asyncio.run(edit(config, action, name, data))
+
+
+async def edit(config: Config, action: str, name: str, data: bytes = b"") -> list[str]:
+    """One request to the publisher: the files it wrote or removed, or its refusal as the error it means."""
+    answer = await send_request(config.mqtt, config.daemon.node_id, action, name, data)
     status = int(answer.get("status", 500))
     if status >= 300:
         error = _ERRORS.get(status, RequestFailed)
