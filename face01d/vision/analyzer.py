@@ -68,7 +68,7 @@ class FaceAnalyzer:
         converting two megapixels to throw most of them away costs more than
         the detector at 640 px.
         """
-        if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        if _plain_colour(image):
             return self._detect(image, color, set_area)
         return self._detect(to_rgb(image, color), "rgb", set_area)
 
@@ -84,7 +84,14 @@ class FaceAnalyzer:
     def encode_with_pose(
         self, image: np.ndarray, boxes: Sequence[FaceBox], color: Color = "bgr"
     ) -> list[EncodedFace]:
-        """Encode faces already found, each with how far it is turned (for the quality gates)."""
+        """Encode faces already found, each with how far it is turned (for the quality gates).
+
+        A plain 8-bit colour frame is aligned as it is, in either channel
+        order (``FaceAligner.align``): only the 150×150 chips are swapped,
+        not the whole crop, and the chips are the same bit for bit.
+        """
+        if _plain_colour(image):
+            return self.encoder.encode_with_pose(image, boxes, color)
         return self.encoder.encode_with_pose(to_rgb(image, color), boxes)
 
     def _detect(self, image: np.ndarray, color: Color, set_area: SetArea | None) -> list[Detection]:
@@ -123,3 +130,8 @@ def analyzer_for_thread(detector: DetectorConfig, landmarks: Landmarks = "small"
     if key not in cache:
         cache[key] = FaceAnalyzer(detector, landmarks, jitters)
     return cache[key]
+
+
+def _plain_colour(image: np.ndarray) -> bool:
+    """An 8-bit three-channel image: what a camera gives, usable without a conversion."""
+    return image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3

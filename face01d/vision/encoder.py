@@ -82,9 +82,10 @@ class FaceEncoder:
         """Encodings of ``boxes`` in ``rgb``: shape (len(boxes), 128), float64."""
         return np.array([face.encoding for face in self.encode_with_pose(rgb, boxes)]).reshape(len(boxes), 128)
 
-    def encode_with_pose(self, rgb: np.ndarray, boxes: Sequence[FaceBox]) -> list[EncodedFace]:
+    def encode_with_pose(self, image: np.ndarray, boxes: Sequence[FaceBox],
+                         color: Literal["rgb", "bgr"] = "rgb") -> list[EncodedFace]:
         """Each box's encoding with how far the face is turned (from the same landmarks)."""
-        return self.describe(self.aligner.align(rgb, boxes)) if boxes else []
+        return self.describe(self.aligner.align(image, boxes, color)) if boxes else []
 
     def describe(self, faces: AlignedFaces) -> list[EncodedFace]:
         """The network over every chip in one batch."""

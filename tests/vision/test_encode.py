@@ -62,6 +62,9 @@ def test_encode_takes_bgr(hog: FaceAnalyzer, faces: dict, rgb) -> None:  # noqa:
     bgr = rgb(IMAGES["obama"])[:, :, ::-1]
     (face,) = hog.encode(bgr, [Detection(OBAMA_BOX, 1.0)], "bgr")
     np.testing.assert_allclose(face.encoding, faces["obama"].encoding, atol=1e-6)
+    (aligned_as_is,) = hog.encode_with_pose(bgr, [OBAMA_BOX], "bgr")  # the frame's channels are not swapped
+    (converted,) = hog.encode_with_pose(np.ascontiguousarray(bgr[:, :, ::-1]), [OBAMA_BOX], "rgb")
+    assert np.array_equal(aligned_as_is.encoding, converted.encoding) and aligned_as_is.yaw == converted.yaw
 
 
 def test_large_landmarks_and_jitters_keep_identities(faces: dict, rgb) -> None:  # noqa: ANN001
