@@ -3,9 +3,10 @@
 Reads what face01d already writes (``run --stdout`` JSON lines, or
 ``mosquitto_sub -v`` lines ``<topic> <json>``) so a day's events can be looked
 at without a database. An access camera's decisions are marks on the person's
-row (the unknown row for a stranger): granted or denied. The pure part, lines → ``Timeline``, is separate from
-the drawing so that tests check it exactly; matplotlib is imported only when
-drawing, so ``face01d --help`` stays fast.
+row (the unknown row for a stranger): granted or denied. The pure part,
+lines → ``Timeline``, is separate from the drawing so that tests check it
+exactly; matplotlib is imported only when drawing, so ``face01d --help``
+stays fast.
 """
 
 from __future__ import annotations
